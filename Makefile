@@ -1,0 +1,58 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# kvm-tdp-fd: top-level entry points.  See README.md.
+#
+#   make run         build what is missing, run the demo in a VM
+#   make check       host unit tests + every selftest in a VM (CI runs this)
+#   make deps        install the pinned toolchain and tools (idempotent)
+#   make kernel      build the patched 6.12 kernel in $(KDIR) (cached, keyed)
+#   make modules     build drivers/kvm_tdp_fd and samples/ out of tree
+#   make selftests   build selftests/ statically against the tree's headers
+#   make host-test   cargo test of the pure-logic Rust on the host
+#   make lint        rustfmt --check, clippy (CLIPPY=1), checkpatch --strict
+
+# When invoked by Kbuild (make -C $KDIR M=$PWD) only the Kbuild file matters.
+ifneq ($(KERNELRELEASE),)
+include $(src)/Kbuild
+else
+
+SHELL := /bin/bash
+ENV := source scripts/env.sh &&
+KTDP_CACHE ?= $(HOME)/.cache/kvm-tdp-fd
+KDIR ?= $(KTDP_CACHE)/linux
+export KTDP_CACHE KDIR
+
+.PHONY: all deps kernel modules selftests host-test check run lint clean
+
+all: modules selftests
+
+deps:
+	@bash scripts/deps.sh
+
+kernel: deps
+	@bash scripts/kernel.sh
+
+modules: kernel
+	@$(ENV) ktdp_kmake M=$(CURDIR) modules
+
+selftests: kernel
+	@$(ENV) $(MAKE) -s -C selftests
+
+host-test: deps
+	@$(ENV) cd logic && CARGO_TARGET_DIR=$(KTDP_CACHE)/cargo-target cargo test
+
+check:
+	@bash scripts/check.sh
+
+run: modules selftests
+	@bash scripts/vm.sh demo
+
+lint: kernel
+	@mkdir -p out && bash scripts/lint.sh
+
+clean:
+	rm -rf out
+	@$(ENV) ktdp_kmake M=$(CURDIR) clean 2>/dev/null || true
+	@$(MAKE) -s -C selftests clean
+
+endif

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The pure-logic files of the kernel modules, compiled on the host.
+//!
+//! Each module below is the very file the kernel module builds (`#[path]`),
+//! so the host tests exercise the code that runs in the kernel.
+
+#[path = "../../drivers/kvm_tdp_fd/range.rs"]
+pub mod range;

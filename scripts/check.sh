@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make check: host unit tests, then every selftest in the VM.  Prints TAP and
+# ends with one line "N passed, N failed".  Exits non-zero on any failed test,
+# any module that fails to load or unload, or any kernel report (WARN, BUG,
+# Oops, lockdep, KASAN, kmemleak, ...) in the guest's log.
+set -uo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$KTDP_ROOT"
+mkdir -p out
+
+passed=0
+failed=0
+count() { # ok|fail name [detail]
+	if [ "$1" = ok ]; then passed=$((passed + 1)); else
+		failed=$((failed + 1))
+		echo "FAILED: $2${3:+ ($3)}"
+	fi
+}
+
+# 1. Build.  A build failure is a failure of the whole check.
+if ! make -s kernel modules selftests; then
+	echo "FAILED: build"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+# 2. Host-side unit tests of the pure logic (cargo test).
+ktdp_log "check: host unit tests (cargo test)"
+(cd logic && CARGO_TARGET_DIR=$KTDP_CACHE/cargo-target cargo test 2>&1) |
+	tee out/host-test.log | grep -E '^test |test result|error|panicked'
+host_rc=${PIPESTATUS[0]}
+while read -r p f; do
+	passed=$((passed + p))
+	failed=$((failed + f))
+done < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' out/host-test.log)
+[ "$host_rc" = 0 ] || count fail "cargo test" "exit $host_rc, see out/host-test.log"
+
+# 3. The VM: modules, selftests, kmemleak.
+ktdp_log "check: selftests in the VM"
+bash scripts/vm.sh check
+vm_rc=$?
+res=out/check
+while read -r line; do
+	case "$line" in
+	"ok "*) count ok "${line#ok }" ;;
+	"not ok "*) count fail "${line#not ok }" "see $res/" ;;
+	esac
+done < <(cat "$res/tap.txt" 2>/dev/null)
+if [ ! -s "$res/dmesg.log" ]; then
+	count fail "vm" "the guest did not finish (exit $vm_rc); its console is in $res/console.log"
+	cp "$res/console.log" "$res/dmesg.log" 2>/dev/null
+fi
+
+# 4. The guest's kernel log must be free of any report.
+reports='WARNING:|BUG:|Oops|general protection|Kernel panic|Call Trace|possible circular locking|possible recursive locking|inconsistent lock state|DEBUG_LOCKS_WARN_ON|turning off the locking correctness validator|suspicious RCU usage|KASAN|UBSAN|kmemleak: [0-9]+ new suspected|INFO: task .* blocked|sleeping function called from invalid context|refcount_t:'
+if grep -Eq "$reports" "$res/dmesg.log" "$res/console.log" 2>/dev/null; then
+	grep -En "$reports" "$res/dmesg.log" | head -20 | sed 's/^/# /'
+	count fail "guest kernel log clean" "report in $res/dmesg.log"
+else
+	count ok "guest kernel log clean"
+fi
+[ "$vm_rc" = 0 ] || [ "$failed" -gt 0 ] || count fail "vm exit code" "$vm_rc"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

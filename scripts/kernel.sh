@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the test kernel: Debian's linux-source-6.12 + patches/ + the rust/ and
+# include/ overlays + config/kvm-tdp-fd.config, in $KDIR (outside the clone).
+#
+# The tree is a git repository whose first commit is the pristine source.
+# Every input of the build is hashed into a key.  For a new key the desired
+# tree is composed in a scratch index (pristine + patches + overlay) and
+# checked out with `git checkout -f`, which rewrites exactly the files whose
+# content differs: the tree is never stale, and make rebuilds only what those
+# files feed.  An unchanged key runs no make at all.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+cd "$KTDP_ROOT"
+mapfile -t PATCHES < <(ls patches/*.patch 2>/dev/null | sort)
+mapfile -t OVERLAY < <(find rust include -type f 2>/dev/null | LC_ALL=C sort)
+FRAGMENT=config/kvm-tdp-fd.config
+
+key=$(
+	{
+		dpkg-query -W -f='${Version}\n' linux-source-6.12
+		echo "virtme-ng $KTDP_VIRTME_NG rustc $KTDP_RUST_DEB bindgen $KTDP_BINDGEN"
+		sha256sum scripts/kernel.sh scripts/env.sh "$FRAGMENT" \
+			${PATCHES[@]+"${PATCHES[@]}"} ${OVERLAY[@]+"${OVERLAY[@]}"}
+	} | sha256sum | cut -c1-16
+)
+
+if [ "$(cat "$KDIR/.ktdp-key" 2>/dev/null)" = "$key" ] &&
+	[ -f "$KDIR/arch/x86/boot/bzImage" ]; then
+	ktdp_log "kernel: up to date ($KDIR, key $key)"
+	exit 0
+fi
+
+git_k() { git -C "$KDIR" -c user.name=ktdp -c user.email=ktdp@localhost "$@"; }
+
+# 1. Pristine source, once per machine (or per Debian source version).
+srcver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
+if [ "$(git_k tag -l pristine 2>/dev/null)" != pristine ] ||
+	[ "$(cat "$KDIR/.ktdp-srcver" 2>/dev/null)" != "$srcver" ]; then
+	ktdp_log "kernel: unpacking $KTDP_SRC_TARBALL ($srcver)"
+	rm -rf "$KDIR" "$KDIR.tmp"
+	mkdir -p "$KDIR.tmp"
+	tar -C "$KDIR.tmp" -xf "$KTDP_SRC_TARBALL"
+	mv "$KDIR.tmp"/linux-source-* "$KDIR"
+	rmdir "$KDIR.tmp"
+	git_k init -q
+	# Debian's .gitignore ignores the whole top level, hence add -f; build
+	# outputs never reach the index because only this one add is done, and
+	# our stamps are excluded too.
+	printf '/.ktdp-*\n' >>"$KDIR/.git/info/exclude"
+	git_k add -A -f
+	git_k commit -q -m "linux-source-6.12 $srcver"
+	git_k tag pristine
+	echo "$srcver" >"$KDIR/.ktdp-srcver"
+fi
+
+# 2. Compose pristine + patches + overlay in a scratch index, check it out.
+ktdp_log "kernel: composing tree for key $key"
+export GIT_INDEX_FILE=$KDIR/.git/ktdp-index
+git_k read-tree pristine
+for p in ${PATCHES[@]+"${PATCHES[@]}"}; do
+	git_k apply --cached --whitespace=nowarn "$KTDP_ROOT/$p" ||
+		ktdp_die "patch does not apply: $p"
+done
+for f in ${OVERLAY[@]+"${OVERLAY[@]}"}; do
+	blob=$(git_k hash-object -w "$KTDP_ROOT/$f")
+	git_k update-index --add --cacheinfo "100644,$blob,$f"
+done
+commit=$(git_k commit-tree "$(git_k write-tree)" -p pristine -m "ktdp $key")
+unset GIT_INDEX_FILE
+git_k checkout -q -f --detach "$commit"
+
+# 3. Configuration: virtme-ng's minimal guest config plus our fragment.
+base=$KTDP_CACHE/base-$srcver-vng$KTDP_VIRTME_NG.config
+if [ ! -f "$base" ]; then
+	ktdp_log "kernel: generating the base guest config"
+	(cd "$KDIR" && vng --kconfig >/dev/null)
+	cp "$KDIR/.config" "$base.tmp" && mv "$base.tmp" "$base"
+fi
+"$KDIR/scripts/kconfig/merge_config.sh" -m -O "$KDIR" "$base" \
+	"$KTDP_ROOT/$FRAGMENT" >/dev/null
+ktdp_kmake olddefconfig
+
+bad=0
+while IFS= read -r line; do
+	case "$line" in
+	CONFIG_*=n) sym=${line%=n}
+		grep -q "^$sym=" "$KDIR/.config" && { echo "config: $sym is set, wanted n" >&2; bad=1; } ;;
+	CONFIG_*=*) grep -qx "$line" "$KDIR/.config" || { echo "config: wanted $line, got: $(grep "^${line%%=*}=" "$KDIR/.config" || echo unset)" >&2; bad=1; } ;;
+	esac
+done <"$KTDP_ROOT/$FRAGMENT"
+[ $bad = 0 ] || ktdp_die "the config fragment was not honoured (see above)"
+
+# 4. Build.  The key is written last, so an interrupted build is redone.
+rm -f "$KDIR/.ktdp-key"
+ktdp_log "kernel: building bzImage and modules in $KDIR"
+ktdp_kmake bzImage modules
+ktdp_kmake headers_install
+# A private module root for the guest: modprobe -d $KDIR/_modinst kvm_amd.
+rm -rf "$KDIR/_modinst"
+ktdp_kmake modules_install INSTALL_MOD_PATH="$KDIR/_modinst" >/dev/null
+echo "$key" >"$KDIR/.ktdp-key"
+ktdp_log "kernel: done (key $key)"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make lint: rustfmt --check on every Rust file of the project, clippy through
+# the kernel build (CLIPPY=1), and checkpatch --strict on the patch series.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$KTDP_ROOT"
+rc=0
+
+mapfile -t rs < <(git ls-files '*.rs')
+if [ ${#rs[@]} -gt 0 ]; then
+	rustfmt --check --edition 2021 --config-path "$KDIR/.rustfmt.toml" "${rs[@]}" || rc=1
+fi
+
+# Clippy runs as part of a forced rebuild of the out-of-tree modules.
+ktdp_kmake M="$KTDP_ROOT" clean >/dev/null
+ktdp_kmake M="$KTDP_ROOT" CLIPPY=1 modules 2>&1 | tee out/clippy.log
+grep -q 'warning\|error' out/clippy.log && rc=1
+
+for p in patches/*.patch; do
+	[ -e "$p" ] || continue
+	case "$p" in */0000-*) continue ;; esac
+	"$KDIR/scripts/checkpatch.pl" --strict --quiet --no-tree "$p" || rc=1
+done
+
+[ $rc = 0 ] && echo "lint: clean"
+exit $rc

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot the test kernel under QEMU TCG with virtme-ng and run
+# selftests/vm-run.sh MODE inside it.  Results land in out/MODE/: the guest's
+# TAP (tap.txt), its dmesg (dmesg.log), kmemleak report and the full serial
+# console (console.log, which also holds the log of a guest that died).
+#
+# TCG is single-threaded on purpose: multi-threaded TCG with 2 vCPUs races
+# on kernel text patching and kills the guest (see PLATFORM notes).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+mode=${1:?usage: vm.sh check|demo|bench|kvm-selftests [args]}
+shift
+res=$KTDP_ROOT/out/$mode
+rm -rf "$res"
+mkdir -p "$res"
+
+bzimage=$KDIR/arch/x86/boot/bzImage
+[ -f "$bzimage" ] || ktdp_die "no kernel at $bzimage: run 'make kernel'"
+
+: "${KTDP_VM_MEM:=4G}"
+: "${KTDP_VM_TIMEOUT:=3000}"
+
+ktdp_log "vm: booting $bzimage (TCG, 2 vCPUs, $KTDP_VM_MEM) for '$mode'"
+set +e
+timeout --foreground -k 10 "$KTDP_VM_TIMEOUT" \
+	vng --disable-kvm --verbose -r "$bzimage" --cpus 2 -m "$KTDP_VM_MEM" \
+	--qemu-opts=-accel --qemu-opts=tcg,thread=single \
+	--append "panic=-1" \
+	--rwdir "$res" --cwd "$KTDP_ROOT" \
+	-- "KDIR=$KDIR bash $KTDP_ROOT/selftests/vm-run.sh $mode $res $*" \
+	</dev/null 2>&1 | tee "$res/console.log" | grep --line-buffered -v '^\[ *[0-9]*\.[0-9]*\]'
+rc=${PIPESTATUS[0]}
+set -e
+echo "$rc" >"$res/vm-exit-code"
+exit "$rc"

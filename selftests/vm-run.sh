@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs inside the test VM (as root), started by scripts/vm.sh.
+#   vm-run.sh check RESULTS   load the modules, run every selftest, unload,
+#                             scan kmemleak; TAP on stdout and RESULTS/tap.txt
+#   vm-run.sh demo RESULTS    load the modules and run the demo
+#
+# Every step is a TAP test point: a module that fails to load or unload is a
+# failure, never a skip.  The host (scripts/check.sh) adds the verdict on the
+# guest's kernel log.
+set -u
+mode=$1
+res=$2
+shift 2
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$ROOT/out
+: "${KDIR:?}"
+TEST_TIMEOUT=${KTDP_TEST_TIMEOUT:-600}
+
+n=0
+tap() { # ok|not-ok name
+	n=$((n + 1))
+	local line
+	if [ "$1" = ok ]; then line="ok $n $2"; else line="not ok $n $2"; fi
+	echo "$line"
+	echo "$line" >>"$res/tap.txt"
+}
+
+step() { # name command...  (output indented as TAP diagnostics)
+	local name=$1 rc
+	shift
+	"$@" >"$res/$name.log" 2>&1
+	rc=$?
+	sed 's/^/# /' "$res/$name.log"
+	if [ $rc = 0 ]; then tap ok "$name"; else
+		echo "# exit code $rc"
+		tap not-ok "$name"
+	fi
+	return $rc
+}
+
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+# Forget leak suspects from boot: only what the suite leaks counts.
+echo clear >/sys/kernel/debug/kmemleak 2>/dev/null
+
+load_modules() {
+	# The patched KVM, from the tree's private modules_install.
+	step load_kvm_amd modprobe -d "$KDIR/_modinst" kvm_amd || return 1
+	step load_kvm_tdp_fd insmod "$ROOT/drivers/kvm_tdp_fd/kvm_tdp_fd.ko"
+}
+
+unload_modules() {
+	step unload_kvm_tdp_fd rmmod kvm_tdp_fd
+	step unload_kvm_amd modprobe -r -d "$KDIR/_modinst" kvm_amd
+}
+
+run_selftests() {
+	local t
+	for t in "$OUT"/selftests/*_test; do
+		[ -x "$t" ] || continue
+		step "$(basename "$t")" timeout -k 5 "$TEST_TIMEOUT" "$t"
+	done
+}
+
+kmemleak_scan() {
+	local f=/sys/kernel/debug/kmemleak
+	[ -w $f ] || { echo "# kmemleak is not available"; return 1; }
+	# Two scans: objects freed late are not reported as leaks.
+	echo scan >$f && sleep 1 && echo scan >$f
+	cat $f >"$res/kmemleak.log"
+	[ ! -s "$res/kmemleak.log" ]
+}
+
+case "$mode" in
+check)
+	echo "TAP version 13"
+	if load_modules; then
+		run_selftests
+		unload_modules
+	fi
+	step kmemleak_clean kmemleak_scan
+	;;
+demo)
+	load_modules && "$OUT/samples/demo" "$@"
+	unload_modules
+	;;
+*)
+	echo "unknown mode $mode" >&2
+	exit 2
+	;;
+esac
+
+echo "1..$n" | tee -a "$res/tap.txt"
+dmesg >"$res/dmesg.log"
+grep -q '^not ok' "$res/tap.txt" && exit 1
+exit 0
