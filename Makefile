@@ -10,6 +10,7 @@
 #   make selftests   build selftests/ statically against the tree's headers
 #   make host-test   cargo test of the pure-logic Rust on the host
 #   make lint        rustfmt --check, clippy (CLIPPY=1), checkpatch --strict
+#   make fmt         rustfmt every Rust file in place
 
 # When invoked by Kbuild (make -C $KDIR M=$PWD) only the Kbuild file matters.
 ifneq ($(KERNELRELEASE),)
@@ -22,7 +23,7 @@ KTDP_CACHE ?= $(HOME)/.cache/kvm-tdp-fd
 KDIR ?= $(KTDP_CACHE)/linux
 export KTDP_CACHE KDIR
 
-.PHONY: all deps kernel modules selftests host-test check run lint clean
+.PHONY: all deps kernel modules selftests host-test check run lint fmt clean
 
 all: modules selftests
 
@@ -49,6 +50,10 @@ run: modules selftests
 
 lint: kernel
 	@mkdir -p out && bash scripts/lint.sh
+
+fmt: deps
+	@$(ENV) rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml \
+		$$(git ls-files '*.rs')
 
 clean:
 	rm -rf out

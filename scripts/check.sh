@@ -26,7 +26,14 @@ if ! make -s kernel modules selftests; then
 	exit 1
 fi
 
-# 2. Host-side unit tests of the pure logic (cargo test).
+# 2. Style: rustfmt, clippy (rebuilds the modules with CLIPPY=1), checkpatch.
+ktdp_log "check: lint"
+if bash scripts/lint.sh >out/lint.log 2>&1; then count ok "lint"; else
+	sed 's/^/# /' out/lint.log | tail -40
+	count fail "lint" "see out/lint.log"
+fi
+
+# 3. Host-side unit tests of the pure logic (cargo test).
 ktdp_log "check: host unit tests (cargo test)"
 (cd logic && CARGO_TARGET_DIR=$KTDP_CACHE/cargo-target cargo test 2>&1) |
 	tee out/host-test.log | grep -E '^test |test result|error|panicked'
@@ -37,7 +44,7 @@ while read -r p f; do
 done < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' out/host-test.log)
 [ "$host_rc" = 0 ] || count fail "cargo test" "exit $host_rc, see out/host-test.log"
 
-# 3. The VM: modules, selftests, kmemleak.
+# 4. The VM: modules, selftests, kmemleak.
 ktdp_log "check: selftests in the VM"
 bash scripts/vm.sh check
 vm_rc=$?
@@ -53,7 +60,7 @@ if [ ! -s "$res/dmesg.log" ]; then
 	cp "$res/console.log" "$res/dmesg.log" 2>/dev/null
 fi
 
-# 4. The guest's kernel log must be free of any report.
+# 5. The guest's kernel log must be free of any report.
 reports='WARNING:|BUG:|Oops|general protection|Kernel panic|Call Trace|possible circular locking|possible recursive locking|inconsistent lock state|DEBUG_LOCKS_WARN_ON|turning off the locking correctness validator|suspicious RCU usage|KASAN|UBSAN|kmemleak: [0-9]+ new suspected|INFO: task .* blocked|sleeping function called from invalid context|refcount_t:'
 if grep -Eq "$reports" "$res/dmesg.log" "$res/console.log" 2>/dev/null; then
 	grep -En "$reports" "$res/dmesg.log" | head -20 | sed 's/^/# /'

@@ -10,7 +10,7 @@ rc=0
 
 mapfile -t rs < <(git ls-files '*.rs')
 if [ ${#rs[@]} -gt 0 ]; then
-	rustfmt --check --edition 2021 --config-path "$KDIR/.rustfmt.toml" "${rs[@]}" || rc=1
+	rustfmt --check --color never --edition 2021 --config-path "$KDIR/.rustfmt.toml" "${rs[@]}" || rc=1
 fi
 
 # Clippy runs as part of a forced rebuild of the out-of-tree modules.

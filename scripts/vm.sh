@@ -32,7 +32,9 @@ timeout --foreground -k 10 "$KTDP_VM_TIMEOUT" \
 	--rwdir "$res" --cwd "$KTDP_ROOT" \
 	-- "KDIR=$KDIR bash $KTDP_ROOT/selftests/vm-run.sh $mode $res $*" \
 	</dev/null 2>&1 | tee "$res/console.log" | grep --line-buffered -v '^\[ *[0-9]*\.[0-9]*\]'
-rc=${PIPESTATUS[0]}
+vng_rc=${PIPESTATUS[0]}
 set -e
-echo "$rc" >"$res/vm-exit-code"
+# The guest's own verdict; none means it died (or timed out) before the end.
+rc=$(cat "$res/guest-exit-code" 2>/dev/null || echo 255)
+echo "vng exit code $vng_rc, guest exit code $rc" >"$res/vm-exit-code"
 exit "$rc"

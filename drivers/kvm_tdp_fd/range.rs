@@ -80,6 +80,9 @@ impl GpaRange {
 
     /// Whether the two ranges share at least one address.
     pub fn overlaps(&self, other: &GpaRange) -> bool {
-        self.size != 0 && other.size != 0 && self.start <= other.last() && other.start <= self.last()
+        self.size != 0
+            && other.size != 0
+            && self.start <= other.last()
+            && other.start <= self.last()
     }
 }

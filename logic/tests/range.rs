@@ -12,7 +12,13 @@ fn empty_ranges_are_none() {
 #[test]
 fn one_page() {
     let r = GpaRange::from_gfns(0x100, 0x101).unwrap();
-    assert_eq!(r, GpaRange { start: 0x100000, size: 0x1000 });
+    assert_eq!(
+        r,
+        GpaRange {
+            start: 0x100000,
+            size: 0x1000
+        }
+    );
     assert!(r.contains(0x100fff));
     assert!(!r.contains(0x101000));
     assert!(!r.is_whole());
@@ -35,7 +41,10 @@ fn open_ended_range_clamps_to_the_top() {
 
 #[test]
 fn start_beyond_gpa_space_is_none() {
-    assert_eq!(GpaRange::from_gfns(u64::MAX >> PAGE_SHIFT << 1, u64::MAX), None);
+    assert_eq!(
+        GpaRange::from_gfns(u64::MAX >> PAGE_SHIFT << 1, u64::MAX),
+        None
+    );
 }
 
 proptest! {
