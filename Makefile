@@ -11,6 +11,8 @@
 #   make host-test   cargo test of the pure-logic Rust on the host
 #   make lint        rustfmt --check, clippy (CLIPPY=1), checkpatch --strict
 #   make fmt         rustfmt every Rust file in place
+#   make kvm-selftests       the tree's KVM selftests on the patched kernel,
+#                            compared with make kvm-selftests-base
 
 # When invoked by Kbuild (make -C $KDIR M=$PWD) only the Kbuild file matters.
 ifneq ($(KERNELRELEASE),)
@@ -23,7 +25,8 @@ KTDP_CACHE ?= $(HOME)/.cache/kvm-tdp-fd
 KDIR ?= $(KTDP_CACHE)/linux
 export KTDP_CACHE KDIR
 
-.PHONY: all deps kernel modules selftests host-test check run lint fmt clean
+.PHONY: all deps kernel modules selftests host-test check run lint fmt clean kvm-selftests \
+	kvm-selftests-base
 
 all: modules selftests
 
@@ -50,6 +53,13 @@ run: modules selftests
 
 lint: kernel
 	@mkdir -p out && bash scripts/lint.sh
+
+kvm-selftests: kernel
+	@bash scripts/kvm-selftests.sh
+
+kvm-selftests-base: deps
+	@KTDP_VARIANT=base bash scripts/kernel.sh
+	@KTDP_VARIANT=base bash scripts/kvm-selftests.sh
 
 fmt: deps
 	@$(ENV) rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml \

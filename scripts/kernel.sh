@@ -14,9 +14,22 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 cd "$KTDP_ROOT"
-mapfile -t PATCHES < <(ls patches/*.patch 2>/dev/null | sort)
+# The series in order; the cover letter (0000-*) carries no diff.
+mapfile -t PATCHES < <(ls patches/[0-9]*.patch 2>/dev/null | grep -v '/0000-' | sort)
 mapfile -t OVERLAY < <(find rust include -type f 2>/dev/null | LC_ALL=C sort)
 FRAGMENT=config/kvm-tdp-fd.config
+
+# KTDP_VARIANT=base: the same source and config without the series and the
+# overlays, in its own tree, as the baseline for KVM's selftests and
+# benchmarks.
+if [ "${KTDP_VARIANT:-}" = base ]; then
+	KDIR=$KTDP_CACHE/linux-base
+	PATCHES=()
+	OVERLAY=()
+	mkdir -p "$KTDP_CACHE"
+	grep -v KVM_TDP_EXPORT "$FRAGMENT" >"$KTDP_CACHE/base-fragment.config"
+	FRAGMENT=$KTDP_CACHE/base-fragment.config
+fi
 
 key=$(
 	{
@@ -76,11 +89,11 @@ git_k checkout -q -f --detach "$commit"
 base=$KTDP_CACHE/base-$srcver-vng$KTDP_VIRTME_NG.config
 if [ ! -f "$base" ]; then
 	ktdp_log "kernel: generating the base guest config"
-	(cd "$KDIR" && vng --kconfig >/dev/null)
+	(cd "$KDIR" && vng --kconfig >"$KTDP_CACHE/vng-kconfig.log" 2>&1)
 	cp "$KDIR/.config" "$base.tmp" && mv "$base.tmp" "$base"
 fi
 "$KDIR/scripts/kconfig/merge_config.sh" -m -O "$KDIR" "$base" \
-	"$KTDP_ROOT/$FRAGMENT" >/dev/null
+	"$(realpath "$FRAGMENT")" >/dev/null
 ktdp_kmake olddefconfig
 
 bad=0
@@ -90,7 +103,7 @@ while IFS= read -r line; do
 		grep -q "^$sym=" "$KDIR/.config" && { echo "config: $sym is set, wanted n" >&2; bad=1; } ;;
 	CONFIG_*=*) grep -qx "$line" "$KDIR/.config" || { echo "config: wanted $line, got: $(grep "^${line%%=*}=" "$KDIR/.config" || echo unset)" >&2; bad=1; } ;;
 	esac
-done <"$KTDP_ROOT/$FRAGMENT"
+done <"$(realpath "$FRAGMENT")"
 [ $bad = 0 ] || ktdp_die "the config fragment was not honoured (see above)"
 
 # 4. Build.  The key is written last, so an interrupted build is redone.

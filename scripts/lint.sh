@@ -21,7 +21,9 @@ grep -q 'warning\|error' out/clippy.log && rc=1
 for p in patches/*.patch; do
 	[ -e "$p" ] || continue
 	case "$p" in */0000-*) continue ;; esac
-	"$KDIR/scripts/checkpatch.pl" --strict --quiet --no-tree "$p" || rc=1
+	# Run outside any git tree: in one, checkpatch checks git diffs instead.
+	(cd /tmp && "$KDIR/scripts/checkpatch.pl" --strict --quiet --no-tree \
+		"$KTDP_ROOT/$p") || rc=1
 done
 
 [ $rc = 0 ] && echo "lint: clean"

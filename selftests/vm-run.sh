@@ -85,6 +85,29 @@ demo)
 	load_modules && "$OUT/samples/demo" "$@"
 	unload_modules
 	;;
+kvm-selftests*)
+	# KVM's own selftests: $1 is the directory with the binaries and
+	# list.txt.  Each gets KTDP_KVM_TEST_TIMEOUT seconds; kselftest's exit
+	# code 4 is a skip.
+	echo "TAP version 13"
+	bin=$1
+	: >"$res/results.txt"
+	if step load_kvm_amd modprobe -d "$KDIR/_modinst" kvm_amd; then
+		while read -r t; do
+			name=${t//\//_}
+			(cd "$bin/$(dirname "$t")" &&
+				timeout -k 5 "${KTDP_KVM_TEST_TIMEOUT:-120}" \
+					"./$(basename "$t")") >"$res/$name.log" 2>&1
+			rc=$?
+			case $rc in
+			0) echo "$t ok" >>"$res/results.txt"; tap ok "$t" ;;
+			4) echo "$t skip" >>"$res/results.txt"; tap ok "$t # SKIP" ;;
+			*) echo "$t fail" >>"$res/results.txt"
+			   echo "# exit code $rc"; tap not-ok "$t" ;;
+			esac
+		done <"$bin/list.txt"
+	fi
+	;;
 *)
 	echo "unknown mode $mode" >&2
 	exit 2
