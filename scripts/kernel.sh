@@ -109,7 +109,9 @@ done <"$(realpath "$FRAGMENT")"
 # 4. Build.  The key is written last, so an interrupted build is redone.
 rm -f "$KDIR/.ktdp-key"
 ktdp_log "kernel: building bzImage and modules in $KDIR"
-ktdp_kmake bzImage modules
+# CLIPPY=1: the overlaid kernel crate code is linted as it is built (with
+# CONFIG_WERROR, a clippy warning fails the build).
+ktdp_kmake CLIPPY=1 bzImage modules
 ktdp_kmake headers_install
 # A private module root for the guest: modprobe -d $KDIR/_modinst kvm_amd.
 rm -rf "$KDIR/_modinst"

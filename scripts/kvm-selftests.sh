@@ -23,6 +23,11 @@ st=$KDIR/tools/testing/selftests/kvm
 ktdp_log "kvm-selftests: building in $bin"
 make -s -C "$st" OUTPUT="$bin" EXTRA_CFLAGS=-static -j"$(nproc)" >/dev/null
 sed -n 's/^TEST_\(GEN_\)\?PROGS_x86_64 += //p' "$st/Makefile" >"$bin/list.txt"
+# TEST_PROGS are scripts in the source tree that run their binary from
+# their own directory: put them beside the binaries.
+for t in $(sed -n 's/^TEST_PROGS_x86_64 += //p' "$st/Makefile"); do
+	cp "$st/$t" "$bin/$t"
+done
 
 KTDP_VM_TIMEOUT=${KTDP_VM_TIMEOUT:-5400} bash scripts/vm.sh "$mode" "$bin" || true
 res=out/$mode

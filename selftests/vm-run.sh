@@ -47,6 +47,10 @@ echo clear >/sys/kernel/debug/kmemleak 2>/dev/null
 load_modules() {
 	# The patched KVM, from the tree's private modules_install.
 	step load_kvm_amd modprobe -d "$KDIR/_modinst" kvm_amd || return 1
+	# What KVM does while no provider is loaded, checked before it is.
+	[ "$mode" = check ] &&
+		step tdp_fd_uapi_test_no_provider \
+			"$OUT/selftests/tdp_fd_uapi_test" --no-provider
 	step load_kvm_tdp_fd insmod "$ROOT/drivers/kvm_tdp_fd/kvm_tdp_fd.ko"
 }
 

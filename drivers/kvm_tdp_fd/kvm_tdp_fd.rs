@@ -3,12 +3,17 @@
 //! KVM TDP FD: exports a VM's TDP page table to other kernel components.
 //!
 //! KVM's `KVM_CREATE_TDP_FD` ioctl hands out a file that stands for the TDP
-//! (NPT/EPT) root of one address space of a VM.  Importers, such as an IOMMU
-//! driver, look the file up with `kvm_tdp_fd_get()`, register invalidation
-//! callbacks, fault GFNs into the table and read its metadata so that they can
-//! walk the very table the vCPUs use.  See `Documentation/kvm_tdp_fd.rst`.
+//! (NPT/EPT) root of one address space of a VM.  This module is KVM's
+//! provider for those files: it registers with KVM at load, gets an object
+//! per export, and receives KVM's reports of every change that removes or
+//! weakens a mapping of the exported table.  See `Documentation/design.rst`.
 
-use kernel::prelude::*;
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{
+    kvm_tdp::{Export, Provider, Registration},
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+};
 
 pub mod range;
 
@@ -20,18 +25,51 @@ module! {
     license: "GPL",
 }
 
-/// The module's state: alive from load to unload.
-struct KvmTdpFdModule;
+/// The provider's object for one export of a VM's TDP.
+struct TdpFd {
+    export: Export,
+    /// Reports received from KVM.
+    invalidations: AtomicU64,
+}
 
-impl kernel::Module for KvmTdpFdModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        pr_info!("loaded\n");
-        Ok(KvmTdpFdModule)
+impl Provider for TdpFd {
+    fn create(export: Export) -> Result<Arc<Self>> {
+        pr_debug!("export {:p} created\n", export.as_ptr());
+        Ok(Arc::new(
+            TdpFd {
+                export,
+                invalidations: AtomicU64::new(0),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn invalidate(this: ArcBorrow<'_, Self>, _start: u64, _end: u64, _filter: u32) {
+        this.invalidations.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-impl Drop for KvmTdpFdModule {
+impl Drop for TdpFd {
     fn drop(&mut self) {
-        pr_info!("unloaded\n");
+        pr_debug!(
+            "export {:p} released after {} reports\n",
+            self.export.as_ptr(),
+            self.invalidations.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// The module's state: the provider registration, from load to unload.
+struct KvmTdpFdModule {
+    _registration: Registration<TdpFd>,
+}
+
+impl kernel::Module for KvmTdpFdModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let registration = Registration::new(module)?;
+        pr_info!("registered as KVM's TDP FD provider\n");
+        Ok(KvmTdpFdModule {
+            _registration: registration,
+        })
     }
 }
