@@ -8,7 +8,9 @@ source "$(dirname "$0")/env.sh"
 cd "$KTDP_ROOT"
 rc=0
 
-mapfile -t rs < <(git ls-files '*.rs')
+# Overlay files (rust/) are checked as the copies in the tree, where the
+# modules a file like lib.rs declares can be resolved.
+mapfile -t rs < <(git ls-files '*.rs' | sed "s|^rust/|$KDIR/rust/|")
 if [ ${#rs[@]} -gt 0 ]; then
 	rustfmt --check --color never --edition 2021 --config-path "$KDIR/.rustfmt.toml" "${rs[@]}" || rc=1
 fi
