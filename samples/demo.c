@@ -2,8 +2,11 @@
 /*
  * The demo behind `make run`: a short, readable report of what the stack
  * does inside the test VM.  It grows with the project; today it shows the
- * provider module loaded and a KVM guest running on nested paging.
+ * provider module loaded, a KVM guest running on nested paging, and the
+ * guest's TDP exported as a file.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -24,6 +27,24 @@ static void guest_code(void)
 		guest_msg[i] = msg[i];
 	GUEST_SYNC(0);
 	GUEST_DONE();
+}
+
+/* KVM_CREATE_TDP_FD, and what the file is. */
+static void export_tdp(struct kvm_vm *vm)
+{
+	struct kvm_create_tdp_fd args = { .mode = KVM_TDP_FD_MODE_SHARED };
+	char path[64], target[PATH_MAX] = "?";
+	int fd = ioctl(vm->fd, KVM_CREATE_TDP_FD, &args);
+
+	TEST_ASSERT(fd >= 0, "KVM_CREATE_TDP_FD: %s", strerror(errno));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (readlink(path, target, sizeof(target) - 1) < 0)
+		strcpy(target, "?");
+	printf("TDP exported:        fd %d (%s)\n", fd, target);
+	TEST_ASSERT(ioctl(vm->fd, KVM_CREATE_TDP_FD, &args) < 0 &&
+		    errno == EEXIST, "second KVM_CREATE_TDP_FD");
+	printf("second export:       refused (EEXIST)\n");
+	close(fd);
 }
 
 static const char *yes(bool b)
@@ -64,6 +85,7 @@ int main(void)
 	vcpu_run(vcpu);
 	TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_DONE);
 	printf("guest finished:      yes\n");
+	export_tdp(vm);
 	kvm_vm_free(vm);
 	return 0;
 }
