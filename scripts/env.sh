@@ -26,7 +26,7 @@ export KTDP_CACHE KTDP_ROOT KDIR
 
 # Kernel make invocation shared by every script: clang/LLVM for C and Rust.
 ktdp_kmake() {
-	make -s -C "$KDIR" LLVM=-19 -j"$(nproc)" "$@"
+	make -s -C "$KDIR" LLVM=-19 -j"${KTDP_JOBS:-$(nproc)}" "$@"
 }
 
 ktdp_log() {
