@@ -29,9 +29,25 @@ for t in $(sed -n 's/^TEST_PROGS_x86_64 += //p' "$st/Makefile"); do
 	cp "$st/$t" "$bin/$t"
 done
 
-KTDP_VM_TIMEOUT=${KTDP_VM_TIMEOUT:-5400} bash scripts/vm.sh "$mode" "$bin" || true
+# KTDP_KVM_TESTS="a b": run only these, and merge their results into the
+# previous full run's.
 res=out/$mode
+prev=
+if [ -n "${KTDP_KVM_TESTS:-}" ]; then
+	printf '%s\n' $KTDP_KVM_TESTS >"$bin/list.txt"
+	prev=$(cat "$res/results.txt" 2>/dev/null || true)
+fi
+
+KTDP_VM_TIMEOUT=${KTDP_VM_TIMEOUT:-5400} bash scripts/vm.sh "$mode" "$bin" || true
 [ -f "$res/results.txt" ] || ktdp_die "no results; see $res/console.log"
+if [ -n "$prev" ]; then
+	{
+		awk 'NR == FNR { rerun[$1] = 1; next } !($1 in rerun)' \
+			"$res/results.txt" <(echo "$prev")
+		cat "$res/results.txt"
+	} | sort >"$res/results.merged"
+	mv "$res/results.merged" "$res/results.txt"
+fi
 printf '%s: %s passed, %s failed, %s skipped\n' "$mode" \
 	"$(grep -c ' ok$' "$res/results.txt")" \
 	"$(grep -c ' fail$' "$res/results.txt")" \
