@@ -15,7 +15,13 @@ use kernel::{
     sync::{Arc, ArcBorrow},
 };
 
+pub mod filter;
 pub mod range;
+pub mod registry;
+
+// The report bits this module's logic uses are KVM's.
+const _: () = assert!(filter::SHARED == kernel::kvm_tdp::FILTER_SHARED);
+const _: () = assert!(filter::PRIVATE == kernel::kvm_tdp::FILTER_PRIVATE);
 
 module! {
     type: KvmTdpFdModule,

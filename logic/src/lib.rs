@@ -5,5 +5,9 @@
 //! Each module below is the very file the kernel module builds (`#[path]`),
 //! so the host tests exercise the code that runs in the kernel.
 
+#[path = "../../drivers/kvm_tdp_fd/filter.rs"]
+pub mod filter;
 #[path = "../../drivers/kvm_tdp_fd/range.rs"]
 pub mod range;
+#[path = "../../drivers/kvm_tdp_fd/registry.rs"]
+pub mod registry;
