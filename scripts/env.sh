@@ -29,6 +29,12 @@ ktdp_kmake() {
 	make -s -C "$KDIR" LLVM=-19 -j"${KTDP_JOBS:-$(nproc)}" "$@"
 }
 
+# The KVM series in order, relative to KTDP_ROOT (the cwd of every script);
+# the cover letter (0000-*) carries no diff and is left out.
+ktdp_series() {
+	ls patches/[0-9]*.patch 2>/dev/null | grep -v '/0000-' | sort
+}
+
 ktdp_log() {
 	printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2
 }

@@ -14,8 +14,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 cd "$KTDP_ROOT"
-# The series in order; the cover letter (0000-*) carries no diff.
-mapfile -t PATCHES < <(ls patches/[0-9]*.patch 2>/dev/null | grep -v '/0000-' | sort)
+mapfile -t PATCHES < <(ktdp_series)
 mapfile -t OVERLAY < <(find rust include -type f 2>/dev/null | LC_ALL=C sort)
 FRAGMENT=config/kvm-tdp-fd.config
 

@@ -20,7 +20,7 @@ dev)
 	[ -d "$DEV" ] && { echo "$DEV exists"; exit 0; }
 	[ -d "$KDIR/.git" ] || ktdp_die "run 'make kernel' first"
 	git -C "$KDIR" worktree add -q -B tdp-fd "$DEV" pristine
-	mapfile -t series < <(ls patches/[0-9]*.patch | grep -v '/0000-' | sort)
+	mapfile -t series < <(ktdp_series)
 	[ ${#series[@]} = 0 ] || git -C "$DEV" am -q "${series[@]/#/$KTDP_ROOT/}"
 	echo "$DEV: branch tdp-fd, $(git -C "$DEV" rev-list --count pristine..tdp-fd) patches"
 	;;
