@@ -13,7 +13,7 @@
 //! compiled both into the module and into the host-side unit tests.
 
 /// How many importers one TDP FD accepts.
-pub const MAX_IMPORTERS: usize = 16;
+pub const MAX_IMPORTERS: usize = 64;
 
 /// Why a registry operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,6 +10,7 @@
 #include <linux/blk-mq.h>
 #include <linux/blk_types.h>
 #include <linux/blkdev.h>
+#include <linux/debugfs.h>
 #include <linux/errname.h>
 #include <linux/ethtool.h>
 #include <linux/file.h>
@@ -17,10 +18,13 @@
 #include <linux/fs.h>
 #include <linux/jiffies.h>
 #include <linux/kvm_tdp_export.h>
+#include <linux/kvm_tdp_fd.h>
 #include <linux/mdio.h>
+#include <linux/miscdevice.h>
 #include <linux/phy.h>
 #include <linux/refcount.h>
 #include <linux/sched.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
@@ -41,4 +45,7 @@ const vm_flags_t RUST_CONST_HELPER_VM_MERGEABLE = VM_MERGEABLE;
 #if IS_ENABLED(CONFIG_KVM_TDP_EXPORT)
 const unsigned int RUST_CONST_HELPER_KVM_TDP_EXPORT_SHARED = KVM_TDP_EXPORT_SHARED;
 const unsigned int RUST_CONST_HELPER_KVM_TDP_EXPORT_PRIVATE = KVM_TDP_EXPORT_PRIVATE;
+const unsigned int RUST_CONST_HELPER_KVM_TDP_ACCESS_READ = KVM_TDP_ACCESS_READ;
+const unsigned int RUST_CONST_HELPER_KVM_TDP_ACCESS_WRITE = KVM_TDP_ACCESS_WRITE;
+const unsigned int RUST_CONST_HELPER_KVM_TDP_ACCESS_EXEC = KVM_TDP_ACCESS_EXEC;
 #endif

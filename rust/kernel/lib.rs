@@ -35,7 +35,10 @@ pub mod alloc;
 pub mod block;
 mod build_assert;
 pub mod device;
+#[cfg(CONFIG_DEBUG_FS)]
+pub mod debugfs;
 pub mod error;
+pub mod file;
 #[cfg(CONFIG_RUST_FW_LOADER_ABSTRACTIONS)]
 pub mod firmware;
 pub mod init;
@@ -45,6 +48,7 @@ pub mod kunit;
 #[cfg(CONFIG_KVM_TDP_EXPORT)]
 pub mod kvm_tdp;
 pub mod list;
+pub mod miscdevice;
 #[cfg(CONFIG_NET)]
 pub mod net;
 pub mod page;

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KVM TDP FD: exports a VM's TDP page table to other kernel components.
+//!
+//! KVM's `KVM_CREATE_TDP_FD` ioctl hands out a file that stands for the TDP
+//! (NPT/EPT) root of one address space of a VM.  This module is KVM's
+//! provider for those files: it registers with KVM at load and gets a
+//! [`tdp_fd::TdpFd`] object per export.  Importers (an IOMMU driver, say)
+//! reach it through `include/linux/kvm_tdp_fd.h`: `kvm_tdp_fd_get()`
+//! and `kvm_tdp_fd_put()` (defined here), and the ops of the object:
+//! register and unregister importers, fault GFNs into the table, read its
+//! format.  KVM reports every change that removes or weakens a mapping of
+//! the table; the object passes each report on, as a GPA range, to every
+//! importer whose view of memory it concerns.
+//!
+//! Layout: [`tdp_fd`] is the object and its locking; [`registry`],
+//! [`range`] and [`filter`] are its pure logic, also compiled and tested on
+//! the host (`logic/`); [`stats`] its debugfs counters.  The unsafe glue is
+//! in `rust/kernel/kvm_tdp.rs`.  See `Documentation/design.rst`.
+//!
+//! Lifetime: every export holds a reference on this module (KVM takes it),
+//! and so does every module that links `kvm_tdp_fd_get()`, so the module
+//! cannot be unloaded while a TDP FD or an importer module exists.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{c_str, debugfs::Dir, kvm_tdp::Registration, prelude::*};
+
+pub mod filter;
+pub mod range;
+pub mod registry;
+pub mod stats;
+pub mod tdp_fd;
+
+// The report bits this module's logic uses are KVM's.
+const _: () = assert!(filter::SHARED == kernel::kvm_tdp::FILTER_SHARED);
+const _: () = assert!(filter::PRIVATE == kernel::kvm_tdp::FILTER_PRIVATE);
+
+module! {
+    type: KvmTdpFdModule,
+    name: "kvm_tdp_fd",
+    author: "kvm-tdp-fd developers",
+    description: "Export KVM's TDP page table to importers such as IOMMUs",
+    license: "GPL",
+}
+
+kernel::kvm_tdp_fd_c_abi!();
+
+/// State shared by all TDP FD objects.
+pub struct Shared {
+    /// `/sys/kernel/debug/kvm_tdp_fd`, if debugfs is there.
+    debugfs: Option<Dir>,
+    /// Numbers the objects' debugfs directories.
+    next: AtomicU64,
+}
+
+impl Shared {
+    /// A number no other object of this module instance got.
+    pub fn next_id(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// The module's state: the provider registration, from load to unload.
+struct KvmTdpFdModule {
+    _registration: Registration<tdp_fd::TdpFd>,
+}
+
+impl kernel::Module for KvmTdpFdModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let shared = Shared {
+            debugfs: Dir::new(c_str!("kvm_tdp_fd"), None).ok(),
+            next: AtomicU64::new(0),
+        };
+        let registration = Registration::new(module, shared)?;
+        pr_info!("registered as KVM's TDP FD provider\n");
+        Ok(KvmTdpFdModule {
+            _registration: registration,
+        })
+    }
+}

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The importer's side of a KVM TDP FD, in safe Rust.
+//!
+//! An importer looks a TDP FD up with [`TdpFd::get`], reads the table's
+//! format with [`TdpFd::metadata`], asks for mappings with [`TdpFd::fault`]
+//! and attaches an [`Importer`] with [`TdpFd::attach`]; dropping the
+//! returned [`Attachment`] unregisters it and drops the reference.  It goes
+//! through the C interface of `include/linux/kvm_tdp_fd.h`, the same one C
+//! importers use.
+//!
+//! Reading the table itself is done under a [`TableReader`], which keeps
+//! KVM's page table pages from being freed while it lives.
+
+use super::{Mm, VendorMeta, ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE};
+use crate::{
+    bindings,
+    error::{code::EINVAL, from_err_ptr, to_result, Result},
+    ffi::{c_ulong, c_void},
+    sync::Arc,
+};
+use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
+
+/// An importer of a TDP FD: told of every change that removes or weakens a
+/// mapping of the exported table.
+pub trait Importer: Send + Sync + 'static {
+    /// GPAs `[start, start + size)` were invalidated; `(0, u64::MAX)` means
+    /// the whole table.  The importer must stop using every translation of
+    /// the range it cached before returning.
+    ///
+    /// Called with KVM's `mmu_lock` held: must not sleep, allocate with
+    /// `GFP_KERNEL`, or call back into the TDP FD.
+    fn invalidate(&self, start: u64, size: u64);
+}
+
+/// A reference to a KVM TDP FD object (`struct kvm_tdp_fd`).
+///
+/// # Invariants
+///
+/// `ptr` came from `kvm_tdp_fd_get()` and this object owns its reference.
+pub struct TdpFd {
+    ptr: NonNull<bindings::kvm_tdp_fd>,
+}
+
+// SAFETY: the object's operations may be called from any task, and its
+// reference may be dropped from any task.
+unsafe impl Send for TdpFd {}
+
+// SAFETY: all operations take `&self` and the C object synchronizes them.
+unsafe impl Sync for TdpFd {}
+
+impl TdpFd {
+    /// Looks up the TDP FD behind `fd`: `EBADF` if `fd` is not an open
+    /// file descriptor, `EINVAL` if it is not a TDP FD.
+    #[inline]
+    pub fn get(fd: i32) -> Result<Self> {
+        // SAFETY: `kvm_tdp_fd_get` accepts any value.
+        let ptr = from_err_ptr(unsafe { bindings::kvm_tdp_fd_get(fd) })?;
+        // INVARIANT: a successful get returns a referenced object.
+        NonNull::new(ptr).map(|ptr| Self { ptr }).ok_or(EINVAL)
+    }
+
+    fn ops(&self) -> &bindings::kvm_exported_tdp_ops {
+        // SAFETY: the object is referenced by the type invariant, and its
+        // `ops` point to a table that lives as long as it.
+        unsafe { &*(*self.ptr.as_ptr()).ops }
+    }
+
+    /// The format and root of the exported table.
+    #[inline]
+    pub fn metadata(&self) -> Result<VendorMeta> {
+        let get = self.ops().get_metadata.ok_or(EINVAL)?;
+        // SAFETY: the object is referenced by the type invariant.
+        let meta = from_err_ptr(unsafe { get(self.ptr.as_ptr()) })?;
+        // SAFETY: `get_metadata` returns a complete vendor layout that
+        // lives as long as the object.
+        unsafe { VendorMeta::from_c(meta) }
+    }
+
+    /// Maps `gfn` into the exported table with at least the access
+    /// `access` (a non-empty mask of `ACCESS_*`), on behalf of the current
+    /// task, which must be the VM's.  May sleep.
+    #[inline]
+    pub fn fault(&self, gfn: u64, access: u32) -> Result {
+        let fault = self.ops().fault.ok_or(EINVAL)?;
+        let mut ty = bindings::kvm_tdp_fault_type::default();
+        ty.set_read(u32::from(access & ACCESS_READ != 0));
+        ty.set_write(u32::from(access & ACCESS_WRITE != 0));
+        ty.set_exec(u32::from(access & ACCESS_EXEC != 0));
+        let mm = Mm::current();
+        // SAFETY: the object is referenced by the type invariant.
+        to_result(unsafe { fault(self.ptr.as_ptr(), mm.ptr, gfn as c_ulong, ty) })
+    }
+
+    /// Registers `importer` with the TDP FD.
+    ///
+    /// The registration is keyed by the importer's type: a second importer
+    /// of the same type on the same TDP FD gets `EBUSY`.  On failure the
+    /// reference is given back with the error.
+    #[inline]
+    pub fn attach<I: Importer>(
+        self,
+        importer: Arc<I>,
+    ) -> core::result::Result<Attachment<I>, (crate::error::Error, Self)> {
+        let Some(register) = self.ops().register_importer else {
+            return Err((EINVAL, self));
+        };
+        let data = core::ptr::from_ref::<I>(&importer)
+            .cast_mut()
+            .cast::<c_void>();
+        // SAFETY: the object is referenced; the ops are a static table, and
+        // `data` stays valid until the `Attachment` unregisters (it keeps
+        // `importer` alive).
+        let ret = unsafe { register(self.ptr.as_ptr(), ImporterOps::<I>::ops(), data) };
+        match to_result(ret) {
+            // INVARIANT: registered just now.
+            Ok(()) => Ok(Attachment { fd: self, importer }),
+            Err(e) => Err((e, self)),
+        }
+    }
+}
+
+impl Drop for TdpFd {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: this object owns the reference by the type invariant.
+        unsafe { bindings::kvm_tdp_fd_put(self.ptr.as_ptr()) };
+    }
+}
+
+/// The importer ops of importer type `I`.
+struct ImporterOps<I: Importer>(PhantomData<I>);
+
+impl<I: Importer> ImporterOps<I> {
+    const OPS: bindings::kvm_tdp_importer_ops = bindings::kvm_tdp_importer_ops {
+        invalidate: Some(Self::invalidate),
+    };
+
+    fn ops() -> *mut bindings::kvm_tdp_importer_ops {
+        let ops: &'static bindings::kvm_tdp_importer_ops = &Self::OPS;
+        // The provider never writes through the pointer.
+        core::ptr::from_ref(ops).cast_mut()
+    }
+
+    /// # Safety
+    ///
+    /// `data` must be the `Arc<I>` data pointer an [`Attachment`] keeps
+    /// alive.
+    unsafe extern "C" fn invalidate(data: *mut c_void, start: c_ulong, size: c_ulong) {
+        // SAFETY: the attachment keeps the importer alive until it has
+        // unregistered, after which no callback runs.
+        let importer = unsafe { &*data.cast::<I>() };
+        importer.invalidate(start as u64, size as u64);
+    }
+}
+
+/// An importer registered on a TDP FD; unregisters when dropped.
+///
+/// # Invariants
+///
+/// `importer` is registered on `fd` with `ImporterOps::<I>::OPS`.
+pub struct Attachment<I: Importer> {
+    fd: TdpFd,
+    importer: Arc<I>,
+}
+
+impl<I: Importer> Attachment<I> {
+    /// The importer.
+    pub fn importer(&self) -> &Arc<I> {
+        &self.importer
+    }
+}
+
+impl<I: Importer> Deref for Attachment<I> {
+    type Target = TdpFd;
+
+    fn deref(&self) -> &TdpFd {
+        &self.fd
+    }
+}
+
+impl<I: Importer> Drop for Attachment<I> {
+    fn drop(&mut self) {
+        if let Some(unregister) = self.fd.ops().unregister_importer {
+            // SAFETY: registered by the type invariant; once this returns
+            // no callback runs, so `importer` may be dropped after it.
+            unsafe { unregister(self.fd.ptr.as_ptr(), ImporterOps::<I>::ops()) };
+        }
+    }
+}
+
+/// Reads entries of an exported table.
+///
+/// Holds the RCU read lock, under which KVM frees no page table page, so
+/// entries read from the root down stay meaningful while the reader lives.
+/// It must not be held across anything that sleeps.
+pub struct TableReader {
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl TableReader {
+    /// Starts reading (`rcu_read_lock()`).
+    pub fn new() -> Self {
+        // SAFETY: paired with `rcu_read_unlock` in `drop`, on the same task
+        // (the reader is not `Send`).
+        unsafe { bindings::rcu_read_lock() };
+        Self {
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Reads the 64-bit entry `index` (0..512) of the table page at host
+    /// physical address `table`.
+    ///
+    /// Fails with `EINVAL` if `table` is not page aligned, `index` is out of
+    /// range, or `table` is not a page of RAM.
+    pub fn read(&self, table: u64, index: usize) -> Result<u64> {
+        const ENTRIES: usize = 512;
+        if table % (bindings::PAGE_SIZE as u64) != 0 || index >= ENTRIES {
+            return Err(EINVAL);
+        }
+        // SAFETY: any physical address may be tested.
+        if !unsafe { bindings::kvm_tdp_pa_is_ram(table) } {
+            return Err(EINVAL);
+        }
+        // SAFETY: `table` is a page of RAM, mapped in the direct map, and
+        // the entry lies within it; the read is a single `READ_ONCE`, so a
+        // concurrent update by KVM yields the old or the new entry.
+        Ok(unsafe { bindings::kvm_tdp_read_pte(table + (index as u64) * 8) })
+    }
+}
+
+impl Default for TableReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TableReader {
+    fn drop(&mut self) {
+        // SAFETY: paired with `rcu_read_lock` in `new`.
+        unsafe { bindings::rcu_read_unlock() };
+    }
+}

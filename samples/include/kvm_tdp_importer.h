@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * The ioctls of the sample KVM TDP FD importers:
+ *   /dev/kvm_tdp_iommu       samples/kvm_tdp_iommu (Rust, IOMMUFD-style)
+ *   /dev/kvm_tdp_importer_c  samples/kvm_tdp_importer_c (C, minimal)
+ *
+ * Both implement ATTACH, DETACH, FAULT, INFO and STATS the same way; the
+ * commands marked (C) exist only in the C importer, which exercises the
+ * C interface directly.  An attachment is identified by the id ATTACH
+ * returns, unique within the open file.
+ */
+#ifndef _UAPI_KVM_TDP_IMPORTER_H
+#define _UAPI_KVM_TDP_IMPORTER_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define KTI_MAGIC		0xAF
+
+/* Attach: look up @tdp_fd and register as its importer; returns the id. */
+struct kti_attach {
+	__s32 tdp_fd;
+	__u32 flags;		/* KTI_ATTACH_* */
+};
+
+/* DMA misses return the error instead of faulting the GFN in. */
+#define KTI_ATTACH_NO_FAULT	(1U << 0)
+
+/* Fault @gfn with @access (KTI_ACCESS_*) through the attachment @id. */
+struct kti_fault {
+	__u32 id;
+	__u32 access;
+	__u64 gfn;
+};
+
+#define KTI_ACCESS_READ		(1U << 0)
+#define KTI_ACCESS_WRITE	(1U << 1)
+#define KTI_ACCESS_EXEC		(1U << 2)
+
+/* The table's format: type (1 NPT, 2 EPT) and levels.  No addresses. */
+struct kti_info {
+	__u32 id;
+	__u32 type;
+	__u32 levels;
+	__u32 max_huge_page_level;
+};
+
+/* What attachment @id has seen. */
+struct kti_stats {
+	__u32 id;
+	__u32 pad;
+	__u64 invalidations;	/* invalidate() calls */
+	__u64 whole;		/* ... of the whole table (0, -1) */
+	__u64 last_start;	/* the last one's range */
+	__u64 last_size;
+	__u64 faults;		/* fault() calls made */
+	__u64 iotlb_hits;	/* translations served by the IOTLB */
+	__u64 iotlb_misses;	/* translations that walked the table */
+	__u64 iotlb_flushes;	/* IOTLB entries dropped by invalidate() */
+	__u64 walk_faults;	/* misses that found no mapping and faulted */
+};
+
+/* DMA through attachment @id: copy @len bytes at guest physical @gpa. */
+struct kti_dma {
+	__u32 id;
+	__u32 flags;
+	__u64 gpa;
+	__u64 len;
+	__u64 buf;		/* user address */
+};
+
+#define KTI_ATTACH		_IOW(KTI_MAGIC, 0, struct kti_attach)
+#define KTI_DETACH		_IOW(KTI_MAGIC, 1, __u32)
+#define KTI_FAULT		_IOW(KTI_MAGIC, 2, struct kti_fault)
+#define KTI_INFO		_IOWR(KTI_MAGIC, 3, struct kti_info)
+#define KTI_STATS		_IOWR(KTI_MAGIC, 4, struct kti_stats)
+#define KTI_DMA_READ		_IOW(KTI_MAGIC, 5, struct kti_dma)
+#define KTI_DMA_WRITE		_IOW(KTI_MAGIC, 6, struct kti_dma)
+
+/* (C) kvm_tdp_fd_get(fd) then kvm_tdp_fd_put(): 0 or its error. */
+#define KTI_C_GET		_IOW(KTI_MAGIC, 16, __s32)
+/* (C) register attachment @id's ops a second time: its error. */
+#define KTI_C_REGISTER_AGAIN	_IOW(KTI_MAGIC, 17, __u32)
+/* (C) unregister ops that were never registered on attachment @id's fd. */
+#define KTI_C_UNREGISTER_UNKNOWN _IOW(KTI_MAGIC, 18, __u32)
+
+#endif /* _UAPI_KVM_TDP_IMPORTER_H */

@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! An IOMMUFD-style importer of KVM TDP FDs, in safe Rust.
+//!
+//! `/dev/kvm_tdp_iommu` takes the ioctls of
+//! `samples/include/kvm_tdp_importer.h`.  Each open file is like an iommufd
+//! context; each attachment like a device attached to an IOMMU domain whose
+//! I/O page table is the VM's TDP: the domain registers as the TDP FD's
+//! importer through the safe API of `kernel::kvm_tdp::importer`.
+//!
+//! Every attachment of one open file uses the same importer type, so a
+//! second attachment of the same TDP FD gets `EBUSY` from the provider.
+
+use core::sync::atomic::Ordering::Relaxed;
+use kernel::{
+    c_str,
+    ioctl::{_IOC_SIZE, _IOW, _IOWR},
+    kvm_tdp::{
+        importer::{Attachment, TdpFd},
+        TableKind,
+        ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE,
+    },
+    miscdevice::{MiscDevice, Registration},
+    new_mutex,
+    prelude::*,
+    sync::{Arc, ArcBorrow, Mutex},
+    uaccess::UserSlice,
+};
+
+pub mod domain;
+
+use domain::Domain;
+
+module! {
+    type: KvmTdpIommuModule,
+    name: "kvm_tdp_iommu",
+    author: "kvm-tdp-fd developers",
+    description: "IOMMUFD-style importer of KVM TDP FDs (sample)",
+    license: "GPL",
+}
+
+/// Attachments one open file may have.
+const MAX_ATTACHMENTS: usize = 16;
+
+const KTI_MAGIC: u32 = 0xAF;
+
+/// The ioctl argument layouts, for the sizes in the command numbers.
+#[repr(C)]
+struct KtiAttach {
+    _tdp_fd: i32,
+    _flags: u32,
+}
+
+#[repr(C)]
+struct KtiFault {
+    _id: u32,
+    _access: u32,
+    _gfn: u64,
+}
+
+#[repr(C)]
+struct KtiInfo {
+    _id: u32,
+    _type: u32,
+    _levels: u32,
+    _max_huge_page_level: u32,
+}
+
+#[repr(C)]
+struct KtiStats {
+    _id: u32,
+    _pad: u32,
+    _counters: [u64; 9],
+}
+
+const KTI_ATTACH: u32 = _IOW::<KtiAttach>(KTI_MAGIC, 0);
+const KTI_DETACH: u32 = _IOW::<u32>(KTI_MAGIC, 1);
+const KTI_FAULT: u32 = _IOW::<KtiFault>(KTI_MAGIC, 2);
+const KTI_INFO: u32 = _IOWR::<KtiInfo>(KTI_MAGIC, 3);
+const KTI_STATS: u32 = _IOWR::<KtiStats>(KTI_MAGIC, 4);
+
+const KTI_ATTACH_NO_FAULT: u32 = 1 << 0;
+
+const KTI_ACCESS_READ: u32 = 1 << 0;
+const KTI_ACCESS_WRITE: u32 = 1 << 1;
+const KTI_ACCESS_EXEC: u32 = 1 << 2;
+
+/// An open file of the device: its attachments, by id.
+#[pin_data]
+struct IommuFile {
+    #[pin]
+    attachments: Mutex<KVec<Option<Attachment<Domain>>>>,
+}
+
+impl IommuFile {
+    fn attach(&self, tdp_fd: i32, flags: u32) -> Result<isize> {
+        if flags & !KTI_ATTACH_NO_FAULT != 0 {
+            return Err(EINVAL);
+        }
+        let mut attachments = self.attachments.lock();
+        let id = match attachments.iter().position(Option::is_none) {
+            Some(id) => id,
+            None if attachments.len() < MAX_ATTACHMENTS => {
+                attachments.push(None, GFP_KERNEL)?;
+                attachments.len() - 1
+            }
+            None => return Err(ENOSPC),
+        };
+        let fd = TdpFd::get(tdp_fd)?;
+        let domain = Arc::new(Domain::new(flags & KTI_ATTACH_NO_FAULT == 0), GFP_KERNEL)?;
+        let attachment = fd.attach(domain).map_err(|(e, _fd)| e)?;
+        attachments[id] = Some(attachment);
+        Ok(id as isize)
+    }
+
+    fn detach(&self, id: u32) -> Result<isize> {
+        let mut attachments = self.attachments.lock();
+        let slot = attachments.get_mut(id as usize).ok_or(ENOENT)?;
+        // Dropping the attachment unregisters and puts the TDP FD.
+        slot.take().ok_or(ENOENT)?;
+        Ok(0)
+    }
+
+    /// Runs `f` on attachment `id`, with the attachment list locked.
+    fn with<R>(&self, id: u32, f: impl FnOnce(&Attachment<Domain>) -> Result<R>) -> Result<R> {
+        let attachments = self.attachments.lock();
+        match attachments.get(id as usize) {
+            Some(Some(attachment)) => f(attachment),
+            _ => Err(ENOENT),
+        }
+    }
+}
+
+fn kti_access(access: u32) -> Result<u32> {
+    if access & !(KTI_ACCESS_READ | KTI_ACCESS_WRITE | KTI_ACCESS_EXEC) != 0 {
+        return Err(EINVAL);
+    }
+    let mut kvm = 0;
+    if access & KTI_ACCESS_READ != 0 {
+        kvm |= ACCESS_READ;
+    }
+    if access & KTI_ACCESS_WRITE != 0 {
+        kvm |= ACCESS_WRITE;
+    }
+    if access & KTI_ACCESS_EXEC != 0 {
+        kvm |= ACCESS_EXEC;
+    }
+    Ok(kvm)
+}
+
+struct KvmTdpIommu;
+
+impl MiscDevice for KvmTdpIommu {
+    type Ptr = Arc<IommuFile>;
+
+    fn open() -> Result<Arc<IommuFile>> {
+        Arc::pin_init(
+            pin_init!(IommuFile {
+                attachments <- new_mutex!(KVec::new(), "kvm_tdp_iommu:attachments"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn ioctl(file: ArcBorrow<'_, IommuFile>, cmd: u32, arg: usize) -> Result<isize> {
+        let size = _IOC_SIZE(cmd);
+        let (mut reader, mut writer) = UserSlice::new(arg, size).reader_writer();
+        match cmd {
+            KTI_ATTACH => {
+                let tdp_fd = reader.read::<i32>()?;
+                let flags = reader.read::<u32>()?;
+                file.attach(tdp_fd, flags)
+            }
+            KTI_DETACH => file.detach(reader.read::<u32>()?),
+            KTI_FAULT => {
+                let id = reader.read::<u32>()?;
+                let access = kti_access(reader.read::<u32>()?)?;
+                let gfn = reader.read::<u64>()?;
+                file.with(id, |a| {
+                    a.importer().counters.faults.fetch_add(1, Relaxed);
+                    a.fault(gfn, access)
+                })?;
+                Ok(0)
+            }
+            KTI_INFO => {
+                let id = reader.read::<u32>()?;
+                let meta = file.with(id, |a| a.metadata())?;
+                writer.write(&id)?;
+                writer.write(&match meta.kind() {
+                    TableKind::Npt => 1u32,
+                    TableKind::Ept => 2u32,
+                })?;
+                writer.write(&meta.levels())?;
+                writer.write(&meta.max_huge_level())?;
+                Ok(0)
+            }
+            KTI_STATS => {
+                let id = reader.read::<u32>()?;
+                let values = file.with(id, |a| {
+                    let c = &a.importer().counters;
+                    Ok([
+                        c.invalidations.load(Relaxed),
+                        c.whole.load(Relaxed),
+                        c.last_start.load(Relaxed),
+                        c.last_size.load(Relaxed),
+                        c.faults.load(Relaxed),
+                        c.iotlb_hits.load(Relaxed),
+                        c.iotlb_misses.load(Relaxed),
+                        c.iotlb_flushes.load(Relaxed),
+                        c.walk_faults.load(Relaxed),
+                    ])
+                })?;
+                writer.write(&id)?;
+                writer.write(&0u32)?;
+                for v in values {
+                    writer.write(&v)?;
+                }
+                Ok(0)
+            }
+            _ => Err(ENOTTY),
+        }
+    }
+}
+
+/// The module's state: the device, from load to unload.
+struct KvmTdpIommuModule {
+    _misc: Registration<KvmTdpIommu>,
+}
+
+impl kernel::Module for KvmTdpIommuModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        Ok(Self {
+            _misc: Registration::new(c_str!("kvm_tdp_iommu"), module)?,
+        })
+    }
+}
