@@ -52,10 +52,19 @@ load_modules() {
 		step tdp_fd_uapi_test_no_provider \
 			"$OUT/selftests/tdp_fd_uapi_test" --no-provider
 	step load_kvm_tdp_fd insmod "$ROOT/drivers/kvm_tdp_fd/kvm_tdp_fd.ko"
+	# The sample importers, C and Rust (both link kvm_tdp_fd_get()).
+	step load_kvm_tdp_importer_c \
+		insmod "$ROOT/samples/kvm_tdp_importer_c/kvm_tdp_importer_c.ko"
+	step load_kvm_tdp_iommu \
+		insmod "$ROOT/samples/kvm_tdp_iommu/kvm_tdp_iommu.ko"
 }
 
 unload_modules() {
+	step unload_kvm_tdp_iommu rmmod kvm_tdp_iommu
+	step unload_kvm_tdp_importer_c rmmod kvm_tdp_importer_c
+	# Clean after every TDP FD and importer is gone.
 	step unload_kvm_tdp_fd rmmod kvm_tdp_fd
+	step debugfs_dir_gone test ! -e /sys/kernel/debug/kvm_tdp_fd
 	step unload_kvm_amd modprobe -r -d "$KDIR/_modinst" kvm_amd
 }
 

@@ -65,7 +65,8 @@ impl Dir {
         let parent = parent.map_or(core::ptr::null_mut(), |p| p.dentry);
         // SAFETY: `name` is a valid string; `parent` is null or a live
         // directory (its `Dir` outlives this call).
-        let dentry = from_err_ptr(unsafe { bindings::debugfs_create_dir(name.as_char_ptr(), parent) })?;
+        let dentry = unsafe { bindings::debugfs_create_dir(name.as_char_ptr(), parent) };
+        let dentry = from_err_ptr(dentry)?;
         Ok(Self {
             dentry,
             keep: KVec::new(),

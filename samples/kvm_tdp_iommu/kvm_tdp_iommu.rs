@@ -17,8 +17,7 @@ use kernel::{
     ioctl::{_IOC_SIZE, _IOW, _IOWR},
     kvm_tdp::{
         importer::{Attachment, TdpFd},
-        TableKind,
-        ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE,
+        TableKind, ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE,
     },
     miscdevice::{MiscDevice, Registration},
     new_mutex,
