@@ -34,9 +34,9 @@ pub mod alloc;
 #[cfg(CONFIG_BLOCK)]
 pub mod block;
 mod build_assert;
-pub mod device;
 #[cfg(CONFIG_DEBUG_FS)]
 pub mod debugfs;
+pub mod device;
 pub mod error;
 pub mod file;
 #[cfg(CONFIG_RUST_FW_LOADER_ABSTRACTIONS)]

@@ -24,7 +24,7 @@ struct kti_attach {
 };
 
 /* DMA misses return the error instead of faulting the GFN in. */
-#define KTI_ATTACH_NO_FAULT	(1U << 0)
+#define KTI_ATTACH_NO_FAULT	0x1
 
 /* Fault @gfn with @access (KTI_ACCESS_*) through the attachment @id. */
 struct kti_fault {
@@ -33,9 +33,9 @@ struct kti_fault {
 	__u64 gfn;
 };
 
-#define KTI_ACCESS_READ		(1U << 0)
-#define KTI_ACCESS_WRITE	(1U << 1)
-#define KTI_ACCESS_EXEC		(1U << 2)
+#define KTI_ACCESS_READ		0x1
+#define KTI_ACCESS_WRITE	0x2
+#define KTI_ACCESS_EXEC		0x4
 
 /* The table's format: type (1 NPT, 2 EPT) and levels.  No addresses. */
 struct kti_info {

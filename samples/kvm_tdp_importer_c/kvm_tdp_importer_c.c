@@ -40,7 +40,7 @@ struct kti_c_attachment {
 };
 
 struct kti_c_file {
-	struct mutex lock;
+	struct mutex lock;	/* guards att[] */
 	struct kti_c_attachment *att[KTI_C_MAX_ATTACH];
 };
 
