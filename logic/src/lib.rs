@@ -7,6 +7,10 @@
 
 #[path = "../../drivers/kvm_tdp_fd/filter.rs"]
 pub mod filter;
+#[path = "../../samples/kvm_tdp_iommu/iotlb.rs"]
+pub mod iotlb;
+#[path = "../../samples/kvm_tdp_iommu/pte.rs"]
+pub mod pte;
 #[path = "../../drivers/kvm_tdp_fd/range.rs"]
 pub mod range;
 #[path = "../../drivers/kvm_tdp_fd/registry.rs"]

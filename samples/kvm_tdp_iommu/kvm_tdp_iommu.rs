@@ -8,8 +8,16 @@
 //! I/O page table is the VM's TDP: the domain registers as the TDP FD's
 //! importer through the safe API of `kernel::kvm_tdp::importer`.
 //!
-//! Every attachment of one open file uses the same importer type, so a
-//! second attachment of the same TDP FD gets `EBUSY` from the provider.
+//! Every attachment uses the same importer type, hence the same importer
+//! ops, so a second attachment of one TDP FD gets `EBUSY` from the provider.
+//!
+//! DMA (`KTI_DMA_READ`/`KTI_DMA_WRITE`) translates each page as an IOMMU
+//! would: the IOTLB ([`iotlb`]) first, else a walk of the real table from
+//! the root the metadata gives ([`pte`]), honouring permissions and huge
+//! pages; a walk that finds no mapping (or a read-only one, for a write)
+//! faults the GFN in through the TDP FD and retries, like an I/O page fault,
+//! unless the attachment was made with `KTI_ATTACH_NO_FAULT`.  Host
+//! physical addresses never leave the kernel.
 
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
@@ -27,8 +35,11 @@ use kernel::{
 };
 
 pub mod domain;
+pub mod iotlb;
+pub mod pte;
 
-use domain::Domain;
+use domain::{Dir, Domain};
+use pte::{Format, Layout};
 
 module! {
     type: KvmTdpIommuModule,
@@ -66,6 +77,15 @@ struct KtiInfo {
 }
 
 #[repr(C)]
+struct KtiDma {
+    _id: u32,
+    _flags: u32,
+    _gpa: u64,
+    _len: u64,
+    _buf: u64,
+}
+
+#[repr(C)]
 struct KtiStats {
     _id: u32,
     _pad: u32,
@@ -77,6 +97,11 @@ const KTI_DETACH: u32 = _IOW::<u32>(KTI_MAGIC, 1);
 const KTI_FAULT: u32 = _IOW::<KtiFault>(KTI_MAGIC, 2);
 const KTI_INFO: u32 = _IOWR::<KtiInfo>(KTI_MAGIC, 3);
 const KTI_STATS: u32 = _IOWR::<KtiStats>(KTI_MAGIC, 4);
+const KTI_DMA_READ: u32 = _IOW::<KtiDma>(KTI_MAGIC, 5);
+const KTI_DMA_WRITE: u32 = _IOW::<KtiDma>(KTI_MAGIC, 6);
+
+/// Largest DMA one ioctl does.
+const MAX_DMA: u64 = 16 << 20;
 
 const KTI_ATTACH_NO_FAULT: u32 = 1 << 0;
 
@@ -106,7 +131,28 @@ impl IommuFile {
             None => return Err(ENOSPC),
         };
         let fd = TdpFd::get(tdp_fd)?;
-        let domain = Arc::new(Domain::new(flags & KTI_ATTACH_NO_FAULT == 0), GFP_KERNEL)?;
+        let meta = fd.metadata()?;
+        let mut rsvd = [[0u64; 5]; 2];
+        for (ps, row) in rsvd.iter_mut().enumerate() {
+            for (i, bits) in row.iter_mut().enumerate() {
+                *bits = meta.rsvd_bits(ps == 1, i as u32 + 1);
+            }
+        }
+        let layout = Layout {
+            format: match meta.kind() {
+                TableKind::Npt => Format::Npt,
+                TableKind::Ept => Format::Ept,
+            },
+            levels: meta.levels(),
+            max_huge_level: meta.max_huge_level(),
+            pfn_mask: meta.pfn_mask(),
+            rsvd,
+        };
+        let fault_on_miss = flags & KTI_ATTACH_NO_FAULT == 0;
+        let domain = Arc::pin_init(
+            Domain::new(layout, meta.root_hpa(), fault_on_miss),
+            GFP_KERNEL,
+        )?;
         let attachment = fd.attach(domain).map_err(|(e, _fd)| e)?;
         attachments[id] = Some(attachment);
         Ok(id as isize)
@@ -128,6 +174,35 @@ impl IommuFile {
             _ => Err(ENOENT),
         }
     }
+}
+
+/// Copies `len` bytes between the user buffer at `buf` and guest physical
+/// `gpa` through attachment `a`, one page at a time.
+fn dma(a: &Attachment<Domain>, gpa: u64, len: u64, buf: usize, dir: Dir) -> Result<isize> {
+    if len == 0 || len > MAX_DMA || gpa.checked_add(len).is_none() {
+        return Err(EINVAL);
+    }
+    let mut bounce = KVec::from_elem(0u8, 4096, GFP_KERNEL)?;
+    let user = UserSlice::new(buf, len as usize);
+    let (mut reader, mut writer) = user.reader_writer();
+    let mut done = 0u64;
+    while done < len {
+        let at = gpa + done;
+        let chunk = core::cmp::min(len - done, 4096 - (at & 0xfff)) as usize;
+        let page = &mut bounce[..chunk];
+        match dir {
+            Dir::Read => {
+                a.importer().dma_page(a, at, page, dir)?;
+                writer.write_slice(page)?;
+            }
+            Dir::Write => {
+                reader.read_slice(page)?;
+                a.importer().dma_page(a, at, page, dir)?;
+            }
+        }
+        done += chunk as u64;
+    }
+    Ok(0)
 }
 
 fn kti_access(access: u32) -> Result<u32> {
@@ -215,6 +290,22 @@ impl MiscDevice for KvmTdpIommu {
                     writer.write(&v)?;
                 }
                 Ok(0)
+            }
+            KTI_DMA_READ | KTI_DMA_WRITE => {
+                let id = reader.read::<u32>()?;
+                let flags = reader.read::<u32>()?;
+                let gpa = reader.read::<u64>()?;
+                let len = reader.read::<u64>()?;
+                let buf = reader.read::<u64>()? as usize;
+                if flags != 0 {
+                    return Err(EINVAL);
+                }
+                let dir = if cmd == KTI_DMA_READ {
+                    Dir::Read
+                } else {
+                    Dir::Write
+                };
+                file.with(id, |a| dma(a, gpa, len, buf, dir))
             }
             _ => Err(ENOTTY),
         }

@@ -228,6 +228,49 @@ impl TableReader {
         // concurrent update by KVM yields the old or the new entry.
         Ok(unsafe { bindings::kvm_tdp_read_pte(table + (index as u64) * 8) })
     }
+
+    /// Checks that `[pa, pa + len)` lies within one page of RAM.
+    fn check_span(pa: u64, len: usize) -> Result {
+        let page = bindings::PAGE_SIZE as u64;
+        let len = len as u64;
+        if len == 0 || len > page || (pa % page) + len > page {
+            return Err(EINVAL);
+        }
+        // SAFETY: any physical address may be tested.
+        if !unsafe { bindings::kvm_tdp_pa_is_ram(pa - pa % page) } {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Copies `dst.len()` bytes of guest memory at host physical address
+    /// `pa`, which must come from a leaf read by this reader, to `dst`.
+    ///
+    /// Fails with `EINVAL` unless the bytes lie within one page of RAM.
+    pub fn copy_from(&self, pa: u64, dst: &mut [u8]) -> Result {
+        Self::check_span(pa, dst.len())?;
+        // SAFETY: the span is within one page of RAM, mapped in the direct
+        // map; `dst` is valid for its length.  Guest memory may change
+        // concurrently (the guest runs): the bytes are copied as they are,
+        // as a device's DMA would.
+        unsafe { bindings::kvm_tdp_copy_from_pa(dst.as_mut_ptr().cast(), pa, dst.len()) };
+        Ok(())
+    }
+
+    /// Copies `src` to guest memory at host physical address `pa`, which
+    /// must come from a writable leaf read by this reader (and the
+    /// importer's lock that `invalidate` takes held since), so that the
+    /// page is the guest's and still mapped.
+    ///
+    /// Fails with `EINVAL` unless the bytes lie within one page of RAM.
+    pub fn copy_to(&self, pa: u64, src: &[u8]) -> Result {
+        Self::check_span(pa, src.len())?;
+        // SAFETY: the span is within one page of RAM, mapped in the direct
+        // map; the page is a guest page the exported table maps writable,
+        // which stays allocated until the importer's `invalidate` returns.
+        unsafe { bindings::kvm_tdp_copy_to_pa(pa, src.as_ptr().cast(), src.len()) };
+        Ok(())
+    }
 }
 
 impl Default for TableReader {

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The IOTLB of an attachment: recent translations, GFN to PFN.
+//!
+//! Direct-mapped and fixed in size, so that `invalidate` (which runs under
+//! KVM's `mmu_lock`) never allocates.  A flush drops exactly the entries
+//! whose GFN lies in the invalidated range.
+//!
+//! This file depends on `core` only, so it is compiled both into the module
+//! and into the host-side unit tests (`logic/`).
+
+/// Number of entries.
+pub const IOTLB_SIZE: usize = 256;
+
+/// One cached translation of a 4K guest page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Guest frame.
+    pub gfn: u64,
+    /// Host frame.
+    pub pfn: u64,
+    /// Whether writes may use it.
+    pub writable: bool,
+}
+
+/// The cache.
+pub struct Iotlb {
+    slots: [Option<Entry>; IOTLB_SIZE],
+}
+
+impl Default for Iotlb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Iotlb {
+    /// An empty IOTLB.
+    pub const fn new() -> Self {
+        Self {
+            slots: [None; IOTLB_SIZE],
+        }
+    }
+
+    fn slot(gfn: u64) -> usize {
+        (gfn as usize) % IOTLB_SIZE
+    }
+
+    /// The cached translation of `gfn`.
+    pub fn lookup(&self, gfn: u64) -> Option<Entry> {
+        self.slots[Self::slot(gfn)].filter(|e| e.gfn == gfn)
+    }
+
+    /// Caches `entry`, replacing whatever shared its slot.
+    pub fn insert(&mut self, entry: Entry) {
+        self.slots[Self::slot(entry.gfn)] = Some(entry);
+    }
+
+    /// Drops the translations of GPAs `[start, start + size)`, where
+    /// `(0, u64::MAX)` is everything; returns how many were dropped.
+    pub fn flush(&mut self, start: u64, size: u64) -> u64 {
+        let whole = start == 0 && size == u64::MAX;
+        let first = start >> 12;
+        // Last GFN touched, inclusive; saturating for ranges at the top.
+        let last = start.saturating_add(size.saturating_sub(1)) >> 12;
+        let mut dropped = 0;
+        for slot in self.slots.iter_mut() {
+            if let Some(e) = slot {
+                if size != 0 && (whole || (e.gfn >= first && e.gfn <= last)) {
+                    *slot = None;
+                    dropped += 1;
+                }
+            }
+        }
+        dropped
+    }
+
+    /// Number of cached translations.
+    pub fn len(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

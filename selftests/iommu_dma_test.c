@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * DMA through the exported TDP table, by the IOMMUFD-style sample importer
+ * (/dev/kvm_tdp_iommu), on a default VM whose guest runs:
+ *
+ *  - the exported root is the vCPUs' root: with faults off, the importer
+ *    reads every page the guest wrote (4K-backed and THP-backed memory)
+ *    by walking the table, without one fault, and exporting and attaching
+ *    adds no page-table page (SecPageTables);
+ *  - the IOTLB serves repeats; a page the guest never touched is an I/O
+ *    page fault: an error with faults off, mapped by the importer's fault
+ *    with them on, and the guest then sees what the importer wrote there;
+ *  - a zap (madvise) flushes exactly that page from the IOTLB, and the next
+ *    DMA faults in the new page: never the stale data;
+ *  - every DMA argument error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "ucall_common.h"
+#include "kvm_tdp_importer.h"
+
+#define THP_GPA		0x40000000ULL	/* 2M-aligned, THP-backed */
+#define THP_SLOT	1
+#define SMALL_GPA	0x40200000ULL	/* 4K-backed */
+#define SMALL_SLOT	2
+#define SLOT_PAGES	512
+#define WRITTEN		16		/* pages the guest writes per slot */
+#define FILL		256		/* bytes written per page */
+#define UNTOUCHED1	(SMALL_GPA + 100 * 4096)
+#define UNTOUCHED2	(SMALL_GPA + 101 * 4096)
+#define HOST_PAT1	0x1111222233334444ULL
+#define HOST_PAT2	0x5555666677778888ULL
+
+static uint8_t guest_byte(uint64_t gpa, int j)
+{
+	return (uint8_t)((gpa >> 12) * 7 + j + 1);
+}
+
+static void guest_code(void)
+{
+	uint64_t base[2] = { THP_GPA, SMALL_GPA };
+	int s, i, j;
+
+	for (s = 0; s < 2; s++)
+		for (i = 0; i < WRITTEN; i++)
+			for (j = 0; j < FILL; j++) {
+				uint64_t gpa = base[s] + i * 4096;
+
+				*(volatile uint8_t *)(gpa + j) = guest_byte(gpa, j);
+			}
+	GUEST_SYNC(1);
+	/* What the importer wrote: over a guest page and an untouched one. */
+	GUEST_ASSERT_EQ(*(volatile uint64_t *)(SMALL_GPA + 4096), HOST_PAT1);
+	GUEST_ASSERT_EQ(*(volatile uint64_t *)UNTOUCHED2, HOST_PAT2);
+	GUEST_DONE();
+}
+
+static long sec_page_tables_kb(void)
+{
+	char line[128];
+	long kb = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	TEST_ASSERT(f, "/proc/meminfo");
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "SecPageTables: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	TEST_ASSERT(kb >= 0, "no SecPageTables in /proc/meminfo");
+	return kb;
+}
+
+static int attach(int dev, int tdp, __u32 flags)
+{
+	struct kti_attach a = { .tdp_fd = tdp, .flags = flags };
+	int id = ioctl(dev, KTI_ATTACH, &a);
+
+	TEST_ASSERT(id >= 0, "KTI_ATTACH: %s", strerror(errno));
+	return id;
+}
+
+static struct kti_stats stats(int dev, __u32 id)
+{
+	struct kti_stats s = { .id = id };
+
+	TEST_ASSERT(!ioctl(dev, KTI_STATS, &s), "KTI_STATS: %s", strerror(errno));
+	return s;
+}
+
+static int dma(int dev, unsigned long cmd, __u32 id, __u64 gpa, void *buf,
+	       __u64 len)
+{
+	struct kti_dma d = {
+		.id = id, .gpa = gpa, .len = len, .buf = (unsigned long)buf,
+	};
+
+	return ioctl(dev, cmd, &d) ? -errno : 0;
+}
+
+static void expect_guest_bytes(int dev, __u32 id, __u64 gpa)
+{
+	uint8_t buf[FILL];
+	int j;
+
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, gpa, buf, FILL), 0);
+	for (j = 0; j < FILL; j++)
+		TEST_ASSERT(buf[j] == guest_byte(gpa, j),
+			    "gpa %#llx + %d: read %#x, guest wrote %#x",
+			    gpa, j, buf[j], guest_byte(gpa, j));
+}
+
+static void run_until(struct kvm_vcpu *vcpu, int want)
+{
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	default:
+		TEST_ASSERT(uc.cmd == want, "ucall %lu, expected %d", uc.cmd, want);
+	}
+}
+
+int main(void)
+{
+	uint64_t base[2] = { THP_GPA, SMALL_GPA };
+	struct kvm_vcpu *vcpu;
+	struct kti_stats s0, s;
+	struct kvm_vm *vm;
+	int dev, tdp, i, s_;
+	long sec0, sec1;
+	__u32 id;
+	uint8_t big[8192];
+	__u64 v;
+
+	ksft_print_header();
+	ksft_set_plan(5);
+
+	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS_THP, THP_GPA,
+				    THP_SLOT, SLOT_PAGES, 0);
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, SMALL_GPA,
+				    SMALL_SLOT, SLOT_PAGES, 0);
+	TEST_ASSERT(!madvise(addr_gpa2hva(vm, SMALL_GPA), SLOT_PAGES * 4096,
+			     MADV_NOHUGEPAGE), "madvise(NOHUGEPAGE)");
+	virt_map(vm, THP_GPA, THP_GPA, SLOT_PAGES);
+	virt_map(vm, SMALL_GPA, SMALL_GPA, SLOT_PAGES);
+
+	run_until(vcpu, UCALL_SYNC);
+
+	/* 1. One table: what the vCPU mapped, the importer walks. */
+	sec0 = sec_page_tables_kb();
+	tdp = ioctl(vm->fd, KVM_CREATE_TDP_FD,
+		    &(struct kvm_create_tdp_fd){ .mode = KVM_TDP_FD_MODE_SHARED });
+	TEST_ASSERT(tdp >= 0, "KVM_CREATE_TDP_FD: %s", strerror(errno));
+	dev = open("/dev/kvm_tdp_iommu", O_RDWR);
+	TEST_ASSERT(dev >= 0, "open /dev/kvm_tdp_iommu: %s", strerror(errno));
+	id = attach(dev, tdp, KTI_ATTACH_NO_FAULT);
+	sec1 = sec_page_tables_kb();
+	TEST_ASSERT(sec1 == sec0,
+		    "exporting and attaching added page tables: %ld -> %ld kB",
+		    sec0, sec1);
+	for (s_ = 0; s_ < 2; s_++)
+		for (i = 0; i < WRITTEN; i++)
+			expect_guest_bytes(dev, id, base[s_] + i * 4096);
+	s = stats(dev, id);
+	TEST_ASSERT_EQ(s.walk_faults, 0);
+	TEST_ASSERT_EQ(s.faults, 0);
+	TEST_ASSERT_EQ(s.iotlb_misses, 2 * WRITTEN);
+	TEST_ASSERT_EQ(sec_page_tables_kb(), sec0);
+	ksft_test_result_pass("exported root is the vCPU root: %d guest pages read without a fault, no page-table page added\n",
+			      2 * WRITTEN);
+
+	/* 2. The IOTLB serves repeats; misses with faults off are errors. */
+	expect_guest_bytes(dev, id, SMALL_GPA);
+	TEST_ASSERT_EQ(stats(dev, id).iotlb_hits, s.iotlb_hits + 1);
+	/* Across a page boundary: two pages, one DMA. */
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA + 4096 - 16, big, 32), 0);
+	TEST_ASSERT_EQ(big[16], guest_byte(SMALL_GPA + 4096, 0));
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, UNTOUCHED1, &v, 8), -EFAULT);
+	TEST_ASSERT_EQ(stats(dev, id).walk_faults, 0);
+	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH");
+	ksft_test_result_pass("IOTLB hits; a miss with faults off fails with EFAULT\n");
+
+	/* 3. I/O page faults: the importer maps what the guest never touched. */
+	id = attach(dev, tdp, 0);
+	memset(big, 0xaa, sizeof(big));
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, UNTOUCHED1, big, 4096), 0);
+	for (i = 0; i < 4096; i++)
+		TEST_ASSERT_EQ(big[i], 0);
+	TEST_ASSERT_EQ(stats(dev, id).walk_faults, 1);
+	v = HOST_PAT2;
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_WRITE, id, UNTOUCHED2, &v, 8), 0);
+	v = HOST_PAT1;
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_WRITE, id, SMALL_GPA + 4096, &v, 8), 0);
+	v = 0;
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, UNTOUCHED2, &v, 8), 0);
+	TEST_ASSERT_EQ(v, HOST_PAT2);
+	ksft_test_result_pass("I/O page faults map untouched pages; writes land\n");
+
+	/* 4. A zap flushes exactly its page; no stale data afterwards. */
+	expect_guest_bytes(dev, id, SMALL_GPA);
+	expect_guest_bytes(dev, id, SMALL_GPA + 5 * 4096);
+	s0 = stats(dev, id);
+	TEST_ASSERT(!madvise(addr_gpa2hva(vm, SMALL_GPA + 5 * 4096), 4096,
+			     MADV_DONTNEED), "madvise");
+	s = stats(dev, id);
+	TEST_ASSERT_EQ(s.invalidations, s0.invalidations + 1);
+	TEST_ASSERT_EQ(s.last_start, SMALL_GPA + 5 * 4096);
+	TEST_ASSERT_EQ(s.last_size, 4096);
+	TEST_ASSERT_EQ(s.iotlb_flushes, s0.iotlb_flushes + 1);
+	memset(big, 0xaa, sizeof(big));
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA + 5 * 4096, big, FILL), 0);
+	for (i = 0; i < FILL; i++)
+		TEST_ASSERT(big[i] == 0, "stale byte %d: %#x", i, big[i]);
+	TEST_ASSERT_EQ(stats(dev, id).walk_faults, s0.walk_faults + 1);
+	/* The neighbours were not flushed: still hits. */
+	s0 = stats(dev, id);
+	expect_guest_bytes(dev, id, SMALL_GPA);
+	TEST_ASSERT_EQ(stats(dev, id).iotlb_hits, s0.iotlb_hits + 1);
+	ksft_test_result_pass("madvise flushes exactly its page; the re-fault reads the new page\n");
+
+	/* 5. Bad DMA arguments. */
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA, big, 0), -EINVAL);
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA, big, (16 << 20) + 1),
+		       -EINVAL);
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, ~0ULL - 8, big, 16), -EINVAL);
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, 0x7f000000ULL, big, 8), -ENOENT);
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id + 7, SMALL_GPA, big, 8), -ENOENT);
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA, NULL, 8), -EFAULT);
+	/* Beyond the end of the last memslot. */
+	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id,
+			   SMALL_GPA + SLOT_PAGES * 4096 - 8, big, 16), -ENOENT);
+	ksft_test_result_pass("DMA errors: EINVAL, ENOENT, EFAULT\n");
+
+	/* The guest sees the importer's writes. */
+	run_until(vcpu, UCALL_DONE);
+
+	close(dev);
+	close(tdp);
+	kvm_vm_free(vm);
+	ksft_finished();
+}
