@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Which zap sources reach an importer, and with which filter (seed 001's
+ * table), with no vCPU ever run:
+ *
+ *   source                                  filter   shared-view importer
+ *   mmu notifier (madvise)                  shared   woken
+ *   memory attributes shared -> private     shared   woken (old state)
+ *   memory attributes private -> shared     private  not woken
+ *   guest_memfd punch hole                  private  not woken
+ *   memslot deletion                        both     woken
+ *   dirty logging enabled / log fetched     both     woken (write-protect)
+ *
+ * The importer is the C sample (/dev/kvm_tdp_importer_c); the filter of a
+ * report passed on is read from the provider's debugfs counters.  A
+ * shared-view importer can never map a private GFN: its fault fails with
+ * EACCES.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "kvm_tdp_importer.h"
+
+#define GPA		0x40000000ULL
+#define SLOT		1
+#define PAGES		16
+#define PAGE(n)		(GPA + (n) * 4096ULL)
+#define DEBUGFS		"/sys/kernel/debug/kvm_tdp_fd"
+
+static int dev;
+static __u32 id;
+
+static __u64 invalidations(void)
+{
+	struct kti_stats s = { .id = id };
+
+	TEST_ASSERT(!ioctl(dev, KTI_STATS, &s), "KTI_STATS: %s", strerror(errno));
+	return s.invalidations;
+}
+
+static struct kti_stats stats(void)
+{
+	struct kti_stats s = { .id = id };
+
+	TEST_ASSERT(!ioctl(dev, KTI_STATS, &s), "KTI_STATS: %s", strerror(errno));
+	return s;
+}
+
+static int fault(__u64 gpa, __u32 access)
+{
+	struct kti_fault f = { .id = id, .access = access, .gfn = gpa >> 12 };
+
+	return ioctl(dev, KTI_FAULT, &f) ? -errno : 0;
+}
+
+static __u64 provider_stat(const char *name)
+{
+	char path[600], line[128], key[64], prefix[32];
+	unsigned long long v = 0;
+	struct dirent *d;
+	bool found = false;
+	DIR *dir;
+	FILE *f;
+
+	snprintf(prefix, sizeof(prefix), "%d-", getpid());
+	dir = opendir(DEBUGFS);
+	TEST_ASSERT(dir, "opendir(%s)", DEBUGFS);
+	path[0] = 0;
+	while ((d = readdir(dir)))
+		if (!strncmp(d->d_name, prefix, strlen(prefix)))
+			snprintf(path, sizeof(path), DEBUGFS "/%.255s/stats", d->d_name);
+	closedir(dir);
+	f = fopen(path, "r");
+	TEST_ASSERT(f, "fopen(%s)", path);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63[^:]: %llu", key, &v) == 2 && !strcmp(key, name)) {
+			found = true;
+			break;
+		}
+	fclose(f);
+	TEST_ASSERT(found, "no %s", name);
+	return v;
+}
+
+/* Runs @what and checks the importer was woken (or not) for [@start, +@size). */
+#define EXPECT_REPORT(woken, filter, start, size, what)			\
+do {									\
+	__u64 __n = invalidations();					\
+	struct kti_stats __s;						\
+	what;								\
+	__s = stats();							\
+	if (woken) {							\
+		TEST_ASSERT(__s.invalidations == __n + 1,		\
+			    "%s: %llu reports, expected 1", #what,	\
+			    __s.invalidations - __n);			\
+		TEST_ASSERT(__s.last_start <= (start) &&		\
+			    __s.last_start + __s.last_size >= (start) + (size), \
+			    "%s: reported [%#llx, +%#llx)", #what,	\
+			    __s.last_start, __s.last_size);		\
+		TEST_ASSERT_EQ(provider_stat("last_filter"), filter);	\
+	} else {							\
+		TEST_ASSERT(__s.invalidations == __n,			\
+			    "%s: woken %llu times, expected never", #what, \
+			    __s.invalidations - __n);			\
+	}								\
+} while (0)
+
+static void attach_to(struct kvm_vm *vm, int *tdp)
+{
+	struct kti_attach a = { .flags = 0 };
+
+	*tdp = ioctl(vm->fd, KVM_CREATE_TDP_FD,
+		     &(struct kvm_create_tdp_fd){ .mode = KVM_TDP_FD_MODE_SHARED });
+	TEST_ASSERT(*tdp >= 0, "KVM_CREATE_TDP_FD: %s", strerror(errno));
+	a.tdp_fd = *tdp;
+	id = ioctl(dev, KTI_ATTACH, &a);
+	TEST_ASSERT((int)id >= 0, "KTI_ATTACH: %s", strerror(errno));
+}
+
+static void test_sw_protected(void)
+{
+	struct kvm_vm *vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	const __u32 rw = KTI_ACCESS_READ | KTI_ACCESS_WRITE;
+	char *hva;
+	int tdp;
+
+	vm_mem_add(vm, VM_MEM_SRC_ANONYMOUS, GPA, SLOT, PAGES,
+		   KVM_MEM_GUEST_MEMFD, -1, 0);
+	hva = addr_gpa2hva(vm, GPA);
+	TEST_ASSERT(!madvise(hva, PAGES * 4096, MADV_NOHUGEPAGE), "madvise");
+	attach_to(vm, &tdp);
+
+	/* Shared pages map; the mmu notifier's zap is a shared one. */
+	TEST_ASSERT_EQ(fault(PAGE(0), rw), 0);
+	TEST_ASSERT_EQ(fault(PAGE(1), rw), 0);
+	EXPECT_REPORT(true, 1, PAGE(1), 4096,
+		      madvise(hva + 4096, 4096, MADV_DONTNEED));
+
+	/* shared -> private zaps the shared mapping: woken, old state. */
+	EXPECT_REPORT(true, 1, PAGE(0), 4096,
+		      vm_mem_set_private(vm, PAGE(0), 4096));
+	/* The shared view never maps a private GFN. */
+	TEST_ASSERT_EQ(fault(PAGE(0), KTI_ACCESS_READ), -EACCES);
+	/* A conversion of a page the table does not map: nothing to say. */
+	EXPECT_REPORT(false, 0, 0, 0, vm_mem_set_private(vm, PAGE(2), 4096));
+
+	/* Private memory going away never wakes a shared-view importer. */
+	EXPECT_REPORT(false, 0, 0, 0, vm_guest_mem_punch_hole(vm, PAGE(0), 4096));
+	EXPECT_REPORT(false, 0, 0, 0, vm_mem_set_shared(vm, PAGE(2), 4096));
+	EXPECT_REPORT(false, 0, 0, 0, vm_mem_set_shared(vm, PAGE(0), 4096));
+
+	/* Shared again: it maps again. */
+	TEST_ASSERT_EQ(fault(PAGE(0), rw), 0);
+
+	/* Memslot deletion: both kinds. */
+	EXPECT_REPORT(true, 3, PAGE(0), 4096, vm_mem_region_delete(vm, SLOT));
+	TEST_ASSERT_EQ(fault(PAGE(0), KTI_ACCESS_READ), -ENOENT);
+
+	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH");
+	close(tdp);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("SW-protected VM: madvise, conversions both ways, punch hole, memslot deletion\n");
+}
+
+static void test_dirty_logging(void)
+{
+	struct kvm_vm *vm = vm_create_barebones();
+	const __u32 rw = KTI_ACCESS_READ | KTI_ACCESS_WRITE;
+	unsigned long bitmap[PAGES / 64 + 1];
+	int tdp;
+
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, GPA, SLOT, PAGES, 0);
+	TEST_ASSERT(!madvise(addr_gpa2hva(vm, GPA), PAGES * 4096, MADV_NOHUGEPAGE),
+		    "madvise");
+	attach_to(vm, &tdp);
+
+	/* Writable mappings get write-protected when logging starts. */
+	TEST_ASSERT_EQ(fault(PAGE(3), rw), 0);
+	EXPECT_REPORT(true, 3, PAGE(3), 4096,
+		      vm_mem_region_set_flags(vm, SLOT, KVM_MEM_LOG_DIRTY_PAGES));
+	/* A write faults again (and dirties the page). */
+	TEST_ASSERT_EQ(fault(PAGE(3), rw), 0);
+	/* Fetching the log write-protects the dirty page again. */
+	EXPECT_REPORT(true, 3, PAGE(3), 4096, kvm_vm_get_dirty_log(vm, SLOT, bitmap));
+	TEST_ASSERT(bitmap[0] & (1UL << 3), "page 3 not dirty");
+	/* Nothing dirty, nothing write-protected: no report. */
+	EXPECT_REPORT(false, 0, 0, 0, kvm_vm_get_dirty_log(vm, SLOT, bitmap));
+	/* Read-only mappings are left alone by a log fetch too. */
+	TEST_ASSERT_EQ(fault(PAGE(4), KTI_ACCESS_READ), 0);
+	EXPECT_REPORT(false, 0, 0, 0, kvm_vm_get_dirty_log(vm, SLOT, bitmap));
+
+	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH");
+	close(tdp);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("default VM: dirty logging enabled and log fetched report write-protection\n");
+}
+
+int main(void)
+{
+	TEST_ASSERT(kvm_has_cap(KVM_CAP_TDP_FD), "KVM_CAP_TDP_FD missing");
+	TEST_ASSERT(kvm_check_cap(KVM_CAP_VM_TYPES) &
+		    BIT(KVM_X86_SW_PROTECTED_VM), "no KVM_X86_SW_PROTECTED_VM");
+	dev = open("/dev/kvm_tdp_importer_c", O_RDWR);
+	TEST_ASSERT(dev >= 0, "open: %s", strerror(errno));
+
+	ksft_print_header();
+	ksft_set_plan(2);
+	test_sw_protected();
+	test_dirty_logging();
+	close(dev);
+	ksft_finished();
+}
