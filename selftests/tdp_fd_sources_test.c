@@ -10,6 +10,7 @@
  *   guest_memfd punch hole                  private  not woken
  *   memslot deletion                        both     woken
  *   dirty logging enabled / log fetched     both     woken (write-protect)
+ *   the VM's mm exits (teardown)            both     woken, (0, -1)
  *
  * The importer is the C sample (/dev/kvm_tdp_importer_c); the filter of a
  * report passed on is read from the provider's debugfs counters.  A
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvm_util.h"
@@ -202,6 +204,42 @@ static void test_dirty_logging(void)
 	ksft_test_result_pass("default VM: dirty logging enabled and log fetched report write-protection\n");
 }
 
+/*
+ * The VM's process exits while an importer (here, another process sharing
+ * the importer's open file) still holds the TDP FD: KVM tears the table
+ * down when the mm goes, and reports the whole table, (0, -1), once.
+ */
+static void test_mm_exit(void)
+{
+	struct kti_stats s;
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (!pid) {
+		struct kvm_vm *vm = vm_create_barebones();
+		int tdp;
+
+		vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, GPA, SLOT,
+					    PAGES, 0);
+		attach_to(vm, &tdp);
+		TEST_ASSERT_EQ(id, 0);
+		TEST_ASSERT_EQ(fault(PAGE(0), KTI_ACCESS_READ), 0);
+		/* Exit without closing anything: the mm goes first. */
+		_exit(0);
+	}
+	TEST_ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	TEST_ASSERT(WIFEXITED(status) && !WEXITSTATUS(status), "child failed");
+	id = 0;
+	s = stats();
+	TEST_ASSERT_EQ(s.whole, 1);
+	TEST_ASSERT_EQ(s.last_start, 0);
+	TEST_ASSERT_EQ(s.last_size, ~0ULL);
+	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH: %s", strerror(errno));
+	ksft_test_result_pass("VM's mm exits while attached: one whole-table report (0, -1)\n");
+}
+
 int main(void)
 {
 	TEST_ASSERT(kvm_has_cap(KVM_CAP_TDP_FD), "KVM_CAP_TDP_FD missing");
@@ -211,9 +249,10 @@ int main(void)
 	TEST_ASSERT(dev >= 0, "open: %s", strerror(errno));
 
 	ksft_print_header();
-	ksft_set_plan(2);
+	ksft_set_plan(3);
 	test_sw_protected();
 	test_dirty_logging();
+	test_mm_exit();
 	close(dev);
 	ksft_finished();
 }
