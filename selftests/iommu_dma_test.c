@@ -24,7 +24,7 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "ucall_common.h"
-#include "kvm_tdp_importer.h"
+#include "tdp_fd_util.h"
 
 #define THP_GPA		0x40000000ULL	/* 2M-aligned, THP-backed */
 #define THP_SLOT	1
@@ -75,23 +75,6 @@ static long sec_page_tables_kb(void)
 	fclose(f);
 	TEST_ASSERT(kb >= 0, "no SecPageTables in /proc/meminfo");
 	return kb;
-}
-
-static int attach(int dev, int tdp, __u32 flags)
-{
-	struct kti_attach a = { .tdp_fd = tdp, .flags = flags };
-	int id = ioctl(dev, KTI_ATTACH, &a);
-
-	TEST_ASSERT(id >= 0, "KTI_ATTACH: %s", strerror(errno));
-	return id;
-}
-
-static struct kti_stats stats(int dev, __u32 id)
-{
-	struct kti_stats s = { .id = id };
-
-	TEST_ASSERT(!ioctl(dev, KTI_STATS, &s), "KTI_STATS: %s", strerror(errno));
-	return s;
 }
 
 static int dma(int dev, unsigned long cmd, __u32 id, __u64 gpa, void *buf,
@@ -160,12 +143,10 @@ int main(void)
 
 	/* 1. One table: what the vCPU mapped, the importer walks. */
 	sec0 = sec_page_tables_kb();
-	tdp = ioctl(vm->fd, KVM_CREATE_TDP_FD,
-		    &(struct kvm_create_tdp_fd){ .mode = KVM_TDP_FD_MODE_SHARED });
-	TEST_ASSERT(tdp >= 0, "KVM_CREATE_TDP_FD: %s", strerror(errno));
+	tdp = tdp_fd_create(vm);
 	dev = open("/dev/kvm_tdp_iommu", O_RDWR);
 	TEST_ASSERT(dev >= 0, "open /dev/kvm_tdp_iommu: %s", strerror(errno));
-	id = attach(dev, tdp, KTI_ATTACH_NO_FAULT);
+	id = kti_attach(dev, tdp, KTI_ATTACH_NO_FAULT);
 	sec1 = sec_page_tables_kb();
 	TEST_ASSERT(sec1 == sec0,
 		    "exporting and attaching added page tables: %ld -> %ld kB",
@@ -173,7 +154,7 @@ int main(void)
 	for (s_ = 0; s_ < 2; s_++)
 		for (i = 0; i < WRITTEN; i++)
 			expect_guest_bytes(dev, id, base[s_] + i * 4096);
-	s = stats(dev, id);
+	s = kti_stats(dev, id);
 	TEST_ASSERT_EQ(s.walk_faults, 0);
 	TEST_ASSERT_EQ(s.faults, 0);
 	TEST_ASSERT_EQ(s.iotlb_misses, 2 * WRITTEN);
@@ -183,22 +164,22 @@ int main(void)
 
 	/* 2. The IOTLB serves repeats; misses with faults off are errors. */
 	expect_guest_bytes(dev, id, SMALL_GPA);
-	TEST_ASSERT_EQ(stats(dev, id).iotlb_hits, s.iotlb_hits + 1);
+	TEST_ASSERT_EQ(kti_stats(dev, id).iotlb_hits, s.iotlb_hits + 1);
 	/* Across a page boundary: two pages, one DMA. */
 	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA + 4096 - 16, big, 32), 0);
 	TEST_ASSERT_EQ(big[16], guest_byte(SMALL_GPA + 4096, 0));
 	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, UNTOUCHED1, &v, 8), -EFAULT);
-	TEST_ASSERT_EQ(stats(dev, id).walk_faults, 0);
+	TEST_ASSERT_EQ(kti_stats(dev, id).walk_faults, 0);
 	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH");
 	ksft_test_result_pass("IOTLB hits; a miss with faults off fails with EFAULT\n");
 
 	/* 3. I/O page faults: the importer maps what the guest never touched. */
-	id = attach(dev, tdp, 0);
+	id = kti_attach(dev, tdp, 0);
 	memset(big, 0xaa, sizeof(big));
 	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, UNTOUCHED1, big, 4096), 0);
 	for (i = 0; i < 4096; i++)
 		TEST_ASSERT_EQ(big[i], 0);
-	TEST_ASSERT_EQ(stats(dev, id).walk_faults, 1);
+	TEST_ASSERT_EQ(kti_stats(dev, id).walk_faults, 1);
 	v = HOST_PAT2;
 	TEST_ASSERT_EQ(dma(dev, KTI_DMA_WRITE, id, UNTOUCHED2, &v, 8), 0);
 	v = HOST_PAT1;
@@ -211,10 +192,10 @@ int main(void)
 	/* 4. A zap flushes exactly its page; no stale data afterwards. */
 	expect_guest_bytes(dev, id, SMALL_GPA);
 	expect_guest_bytes(dev, id, SMALL_GPA + 5 * 4096);
-	s0 = stats(dev, id);
+	s0 = kti_stats(dev, id);
 	TEST_ASSERT(!madvise(addr_gpa2hva(vm, SMALL_GPA + 5 * 4096), 4096,
 			     MADV_DONTNEED), "madvise");
-	s = stats(dev, id);
+	s = kti_stats(dev, id);
 	TEST_ASSERT_EQ(s.invalidations, s0.invalidations + 1);
 	TEST_ASSERT_EQ(s.last_start, SMALL_GPA + 5 * 4096);
 	TEST_ASSERT_EQ(s.last_size, 4096);
@@ -223,11 +204,11 @@ int main(void)
 	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA + 5 * 4096, big, FILL), 0);
 	for (i = 0; i < FILL; i++)
 		TEST_ASSERT(big[i] == 0, "stale byte %d: %#x", i, big[i]);
-	TEST_ASSERT_EQ(stats(dev, id).walk_faults, s0.walk_faults + 1);
+	TEST_ASSERT_EQ(kti_stats(dev, id).walk_faults, s0.walk_faults + 1);
 	/* The neighbours were not flushed: still hits. */
-	s0 = stats(dev, id);
+	s0 = kti_stats(dev, id);
 	expect_guest_bytes(dev, id, SMALL_GPA);
-	TEST_ASSERT_EQ(stats(dev, id).iotlb_hits, s0.iotlb_hits + 1);
+	TEST_ASSERT_EQ(kti_stats(dev, id).iotlb_hits, s0.iotlb_hits + 1);
 	ksft_test_result_pass("madvise flushes exactly its page; the re-fault reads the new page\n");
 
 	/* 5. Bad DMA arguments. */

@@ -26,7 +26,7 @@
 
 #include "kvm_util.h"
 #include "processor.h"
-#include "kvm_tdp_importer.h"
+#include "tdp_fd_util.h"
 
 #define DATA_GPA	0x40000000ULL	/* 1 GiB */
 #define DATA_SLOT	1
@@ -34,23 +34,12 @@
 #define RO_GPA		0x48000000ULL
 #define RO_SLOT		2
 #define RO_PAGES	4
-#define DEBUGFS		"/sys/kernel/debug/kvm_tdp_fd"
 
 struct importer_dev {
 	const char *path;
 	bool is_c;
 };
 
-static int create_tdp_fd(struct kvm_vm *vm)
-{
-	struct kvm_create_tdp_fd args = { .mode = KVM_TDP_FD_MODE_SHARED };
-	int fd = ioctl(vm->fd, KVM_CREATE_TDP_FD, &args);
-
-	TEST_ASSERT(fd >= 0, "KVM_CREATE_TDP_FD: %s", strerror(errno));
-	return fd;
-}
-
-/* ioctl() that must fail with @want. */
 #define EXPECT_ERRNO(want, fd, cmd, arg)				\
 do {									\
 	int __r = ioctl(fd, cmd, arg);					\
@@ -58,92 +47,6 @@ do {									\
 		    "%s: expected errno %d (%s), got r=%d errno=%d (%s)",	\
 		    #cmd, want, strerror(want), __r, errno, strerror(errno)); \
 } while (0)
-
-static int attach(int dev, int tdp_fd)
-{
-	struct kti_attach a = { .tdp_fd = tdp_fd };
-	int id = ioctl(dev, KTI_ATTACH, &a);
-
-	TEST_ASSERT(id >= 0, "KTI_ATTACH: %s", strerror(errno));
-	return id;
-}
-
-static struct kti_stats stats(int dev, __u32 id)
-{
-	struct kti_stats s = { .id = id };
-
-	TEST_ASSERT(!ioctl(dev, KTI_STATS, &s), "KTI_STATS: %s", strerror(errno));
-	TEST_ASSERT_EQ(s.id, id);
-	return s;
-}
-
-static int fault(int dev, __u32 id, __u64 gpa, __u32 access)
-{
-	struct kti_fault f = { .id = id, .access = access, .gfn = gpa >> 12 };
-
-	return ioctl(dev, KTI_FAULT, &f) ? -errno : 0;
-}
-
-/* The debugfs directory of this process's only live TDP FD. */
-static void tdp_debugfs_dir(char *out, size_t len)
-{
-	char prefix[32];
-	struct dirent *d;
-	int found = 0;
-	DIR *dir;
-
-	snprintf(prefix, sizeof(prefix), "%d-", getpid());
-	dir = opendir(DEBUGFS);
-	TEST_ASSERT(dir, "opendir(%s): %s", DEBUGFS, strerror(errno));
-	while ((d = readdir(dir))) {
-		if (strncmp(d->d_name, prefix, strlen(prefix)))
-			continue;
-		snprintf(out, len, DEBUGFS "/%s", d->d_name);
-		found++;
-	}
-	closedir(dir);
-	TEST_ASSERT_EQ(found, 1);
-}
-
-static int count_tdp_debugfs_dirs(void)
-{
-	char prefix[32];
-	struct dirent *d;
-	int found = 0;
-	DIR *dir;
-
-	snprintf(prefix, sizeof(prefix), "%d-", getpid());
-	dir = opendir(DEBUGFS);
-	TEST_ASSERT(dir, "opendir(%s): %s", DEBUGFS, strerror(errno));
-	while ((d = readdir(dir)))
-		found += !strncmp(d->d_name, prefix, strlen(prefix));
-	closedir(dir);
-	return found;
-}
-
-/* One counter of the provider's debugfs "stats" file. */
-static __u64 provider_stat(const char *name)
-{
-	char dir[512], path[600], line[128], key[64];
-	unsigned long long v;
-	bool found = false;
-	FILE *f;
-
-	tdp_debugfs_dir(dir, sizeof(dir));
-	snprintf(path, sizeof(path), "%s/stats", dir);
-	f = fopen(path, "r");
-	TEST_ASSERT(f, "fopen(%s): %s", path, strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%63[^:]: %llu", key, &v) == 2 &&
-		    !strcmp(key, name)) {
-			found = true;
-			break;
-		}
-	}
-	fclose(f);
-	TEST_ASSERT(found, "no '%s' in %s", name, path);
-	return v;
-}
 
 static void test_get_errors(const struct importer_dev *d, int dev, int vm_fd)
 {
@@ -174,34 +77,34 @@ static void test_registration(const struct importer_dev *d, int dev, int tdp,
 			      __u32 id)
 {
 	struct kti_attach a = { .tdp_fd = tdp };
-	__u64 errors = provider_stat("op_errors");
+	__u64 errors = tdp_fd_stat("op_errors");
 	__u32 id2;
 	int r;
 
-	TEST_ASSERT_EQ(provider_stat("importers"), 1);
+	TEST_ASSERT_EQ(tdp_fd_stat("importers"), 1);
 	if (d->is_c) {
 		/* Same ops again: -EBUSY from register_importer. */
 		EXPECT_ERRNO(EBUSY, dev, KTI_C_REGISTER_AGAIN, &id);
-		TEST_ASSERT_EQ(provider_stat("op_errors"), errors + 1);
+		TEST_ASSERT_EQ(tdp_fd_stat("op_errors"), errors + 1);
 		/* Unknown ops: nothing happens but the error count. */
 		TEST_ASSERT(!ioctl(dev, KTI_C_UNREGISTER_UNKNOWN, &id),
 			    "KTI_C_UNREGISTER_UNKNOWN: %s", strerror(errno));
-		TEST_ASSERT_EQ(provider_stat("op_errors"), errors + 2);
-		TEST_ASSERT_EQ(provider_stat("importers"), 1);
+		TEST_ASSERT_EQ(tdp_fd_stat("op_errors"), errors + 2);
+		TEST_ASSERT_EQ(tdp_fd_stat("importers"), 1);
 		/* Another importer (ops of its own) on the same fd. */
-		id2 = attach(dev, tdp);
+		id2 = kti_attach(dev, tdp, 0);
 		TEST_ASSERT(id2 != id, "same id %u twice", id);
-		TEST_ASSERT_EQ(provider_stat("importers"), 2);
+		TEST_ASSERT_EQ(tdp_fd_stat("importers"), 2);
 		TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id2), "KTI_DETACH: %s",
 			    strerror(errno));
-		TEST_ASSERT_EQ(provider_stat("importers"), 1);
+		TEST_ASSERT_EQ(tdp_fd_stat("importers"), 1);
 	} else {
 		/* One importer type, one set of ops: a repeat is -EBUSY. */
 		r = ioctl(dev, KTI_ATTACH, &a);
 		TEST_ASSERT(r == -1 && errno == EBUSY,
 			    "second Rust attach: r=%d errno=%d", r, errno);
-		TEST_ASSERT_EQ(provider_stat("op_errors"), errors + 1);
-		TEST_ASSERT_EQ(provider_stat("importers"), 1);
+		TEST_ASSERT_EQ(tdp_fd_stat("op_errors"), errors + 1);
+		TEST_ASSERT_EQ(tdp_fd_stat("importers"), 1);
 	}
 	/* Unknown attachment ids. */
 	id2 = 63;
@@ -231,33 +134,33 @@ static void test_metadata(const struct importer_dev *d, int dev, __u32 id)
 
 static void test_faults(const struct importer_dev *d, int dev, __u32 id)
 {
-	__u64 faults = provider_stat("faults");
-	__u64 errors = provider_stat("fault_errors");
+	__u64 faults = tdp_fd_stat("faults");
+	__u64 errors = tdp_fd_stat("fault_errors");
 	int status;
 	pid_t pid;
 
-	TEST_ASSERT_EQ(fault(dev, id, DATA_GPA, KTI_ACCESS_READ | KTI_ACCESS_WRITE), 0);
-	TEST_ASSERT_EQ(fault(dev, id, DATA_GPA + 4096, KTI_ACCESS_READ), 0);
-	TEST_ASSERT_EQ(fault(dev, id, RO_GPA, KTI_ACCESS_READ), 0);
-	TEST_ASSERT_EQ(provider_stat("faults"), faults + 3);
-	TEST_ASSERT_EQ(provider_stat("fault_errors"), errors);
+	TEST_ASSERT_EQ(kti_fault(dev, id, DATA_GPA, KTI_ACCESS_READ | KTI_ACCESS_WRITE), 0);
+	TEST_ASSERT_EQ(kti_fault(dev, id, DATA_GPA + 4096, KTI_ACCESS_READ), 0);
+	TEST_ASSERT_EQ(kti_fault(dev, id, RO_GPA, KTI_ACCESS_READ), 0);
+	TEST_ASSERT_EQ(tdp_fd_stat("faults"), faults + 3);
+	TEST_ASSERT_EQ(tdp_fd_stat("fault_errors"), errors);
 
-	TEST_ASSERT_EQ(fault(dev, id, RO_GPA, KTI_ACCESS_WRITE), -EROFS);
-	TEST_ASSERT_EQ(fault(dev, id, 0x7f000000ULL, KTI_ACCESS_READ), -ENOENT);
-	TEST_ASSERT_EQ(fault(dev, id, DATA_GPA, 0), -EINVAL);
-	TEST_ASSERT_EQ(fault(dev, id, DATA_GPA, 1u << 5), -EINVAL);
-	TEST_ASSERT_EQ(provider_stat("fault_errors"), errors + 2);
+	TEST_ASSERT_EQ(kti_fault(dev, id, RO_GPA, KTI_ACCESS_WRITE), -EROFS);
+	TEST_ASSERT_EQ(kti_fault(dev, id, 0x7f000000ULL, KTI_ACCESS_READ), -ENOENT);
+	TEST_ASSERT_EQ(kti_fault(dev, id, DATA_GPA, 0), -EINVAL);
+	TEST_ASSERT_EQ(kti_fault(dev, id, DATA_GPA, 1u << 5), -EINVAL);
+	TEST_ASSERT_EQ(tdp_fd_stat("fault_errors"), errors + 2);
 
 	/* Another process (another mm) may not fault into this VM. */
 	pid = fork();
 	TEST_ASSERT(pid >= 0, "fork: %s", strerror(errno));
 	if (!pid)
-		_exit(-fault(dev, id, DATA_GPA, KTI_ACCESS_READ));
+		_exit(-kti_fault(dev, id, DATA_GPA, KTI_ACCESS_READ));
 	TEST_ASSERT_EQ(waitpid(pid, &status, 0), pid);
 	TEST_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == EPERM,
 		    "fault from a child: status %#x", status);
 	/* fork() write-protected the mapped pages for COW: reported. */
-	TEST_ASSERT(stats(dev, id).invalidations > 0, "fork: no report");
+	TEST_ASSERT(kti_stats(dev, id).invalidations > 0, "fork: no report");
 
 	ksft_test_result_pass("%s: fault: 0, EROFS, ENOENT, EINVAL, EPERM\n",
 			      d->path);
@@ -273,30 +176,30 @@ static void test_invalidations(const struct importer_dev *d, int dev,
 	 * fork() in test_faults() write-protected the VM's memory for
 	 * copy-on-write, which zapped it: map the pages used here again.
 	 */
-	TEST_ASSERT_EQ(fault(dev, id, DATA_GPA, KTI_ACCESS_READ | KTI_ACCESS_WRITE), 0);
-	TEST_ASSERT_EQ(fault(dev, id, RO_GPA, KTI_ACCESS_READ), 0);
+	TEST_ASSERT_EQ(kti_fault(dev, id, DATA_GPA, KTI_ACCESS_READ | KTI_ACCESS_WRITE), 0);
+	TEST_ASSERT_EQ(kti_fault(dev, id, RO_GPA, KTI_ACCESS_READ), 0);
 
 	/* A zap of a page the table maps: one report, exactly its range. */
-	s0 = stats(dev, id);
+	s0 = kti_stats(dev, id);
 	TEST_ASSERT(!madvise(hva, 4096, MADV_DONTNEED), "madvise");
-	s = stats(dev, id);
+	s = kti_stats(dev, id);
 	TEST_ASSERT_EQ(s.invalidations, s0.invalidations + 1);
 	TEST_ASSERT_EQ(s.last_start, DATA_GPA);
 	TEST_ASSERT_EQ(s.last_size, 4096);
-	TEST_ASSERT_EQ(provider_stat("last_filter"), 1);	/* shared */
+	TEST_ASSERT_EQ(tdp_fd_stat("last_filter"), 1);	/* shared */
 
 	/* The same page again: not mapped any more, so no report. */
 	TEST_ASSERT(!madvise(hva, 4096, MADV_DONTNEED), "madvise");
 	/* A page the table never mapped: no report either. */
 	TEST_ASSERT(!madvise(hva + 8 * 4096, 4096, MADV_DONTNEED), "madvise");
-	TEST_ASSERT_EQ(stats(dev, id).invalidations, s0.invalidations + 1);
+	TEST_ASSERT_EQ(kti_stats(dev, id).invalidations, s0.invalidations + 1);
 
 	/* Write-protecting a writable mapping weakens it: reported. */
-	TEST_ASSERT_EQ(fault(dev, id, DATA_GPA + 2 * 4096,
+	TEST_ASSERT_EQ(kti_fault(dev, id, DATA_GPA + 2 * 4096,
 			     KTI_ACCESS_READ | KTI_ACCESS_WRITE), 0);
-	s0 = stats(dev, id);
+	s0 = kti_stats(dev, id);
 	TEST_ASSERT(!mprotect(hva + 2 * 4096, 4096, PROT_READ), "mprotect");
-	s = stats(dev, id);
+	s = kti_stats(dev, id);
 	TEST_ASSERT_EQ(s.invalidations, s0.invalidations + 1);
 	TEST_ASSERT_EQ(s.last_start, DATA_GPA + 2 * 4096);
 	TEST_ASSERT_EQ(s.last_size, 4096);
@@ -304,9 +207,9 @@ static void test_invalidations(const struct importer_dev *d, int dev,
 		    "mprotect");
 
 	/* Deleting a memslot with a mapped page: reported, both kinds. */
-	s0 = stats(dev, id);
+	s0 = kti_stats(dev, id);
 	vm_mem_region_delete(vm, RO_SLOT);
-	s = stats(dev, id);
+	s = kti_stats(dev, id);
 	TEST_ASSERT(s.invalidations > s0.invalidations,
 		    "memslot deletion not reported");
 	TEST_ASSERT(s.whole > s0.whole ||
@@ -314,8 +217,8 @@ static void test_invalidations(const struct importer_dev *d, int dev,
 		     s.last_start + s.last_size >= RO_GPA + RO_PAGES * 4096),
 		    "memslot deletion reported [%#llx, +%#llx)",
 		    s.last_start, s.last_size);
-	TEST_ASSERT_EQ(provider_stat("last_filter"), 3);
-	TEST_ASSERT_EQ(fault(dev, id, RO_GPA, KTI_ACCESS_READ), -ENOENT);
+	TEST_ASSERT_EQ(tdp_fd_stat("last_filter"), 3);
+	TEST_ASSERT_EQ(kti_fault(dev, id, RO_GPA, KTI_ACCESS_READ), -ENOENT);
 
 	ksft_test_result_pass("%s: invalidations: madvise, mprotect, memslot deletion\n",
 			      d->path);
@@ -341,8 +244,8 @@ static void test_device(const struct importer_dev *d)
 
 	test_get_errors(d, dev, vm->fd);
 
-	tdp = create_tdp_fd(vm);
-	id = attach(dev, tdp);
+	tdp = tdp_fd_create(vm);
+	id = kti_attach(dev, tdp, 0);
 	test_registration(d, dev, tdp, id);
 	test_metadata(d, dev, id);
 	test_faults(d, dev, id);
@@ -358,21 +261,21 @@ static void test_device(const struct importer_dev *d)
 	info.id = id;
 	TEST_ASSERT(!ioctl(dev, KTI_INFO, &info), "KTI_INFO after close: %s",
 		    strerror(errno));
-	TEST_ASSERT_EQ(fault(dev, id, DATA_GPA + 3 * 4096, KTI_ACCESS_READ), 0);
-	TEST_ASSERT_EQ(count_tdp_debugfs_dirs(), 1);
+	TEST_ASSERT_EQ(kti_fault(dev, id, DATA_GPA + 3 * 4096, KTI_ACCESS_READ), 0);
+	TEST_ASSERT_EQ(tdp_fd_debugfs_dirs(NULL, 0), 1);
 
 	/* The VM fd closed (and its memory unmapped): still alive. */
 	kvm_vm_free(vm);
 	TEST_ASSERT(!ioctl(dev, KTI_INFO, &info), "KTI_INFO after VM close: %s",
 		    strerror(errno));
-	TEST_ASSERT_EQ(count_tdp_debugfs_dirs(), 1);
+	TEST_ASSERT_EQ(tdp_fd_debugfs_dirs(NULL, 0), 1);
 
 	/* The last reference goes: the object is gone. */
 	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH: %s",
 		    strerror(errno));
 	EXPECT_ERRNO(ENOENT, dev, KTI_DETACH, &id);
 	EXPECT_ERRNO(ENOENT, dev, KTI_INFO, &info);
-	TEST_ASSERT_EQ(count_tdp_debugfs_dirs(), 0);
+	TEST_ASSERT_EQ(tdp_fd_debugfs_dirs(NULL, 0), 0);
 	close(dev);
 	ksft_test_result_pass("%s: lifetimes: TDP FD and VM fd closed while attached\n",
 			      d->path);

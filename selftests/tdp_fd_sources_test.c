@@ -28,67 +28,29 @@
 
 #include "kvm_util.h"
 #include "processor.h"
-#include "kvm_tdp_importer.h"
+#include "tdp_fd_util.h"
 
 #define GPA		0x40000000ULL
 #define SLOT		1
 #define PAGES		16
 #define PAGE(n)		(GPA + (n) * 4096ULL)
-#define DEBUGFS		"/sys/kernel/debug/kvm_tdp_fd"
 
 static int dev;
 static __u32 id;
 
 static __u64 invalidations(void)
 {
-	struct kti_stats s = { .id = id };
-
-	TEST_ASSERT(!ioctl(dev, KTI_STATS, &s), "KTI_STATS: %s", strerror(errno));
-	return s.invalidations;
+	return kti_stats(dev, id).invalidations;
 }
 
 static struct kti_stats stats(void)
 {
-	struct kti_stats s = { .id = id };
-
-	TEST_ASSERT(!ioctl(dev, KTI_STATS, &s), "KTI_STATS: %s", strerror(errno));
-	return s;
+	return kti_stats(dev, id);
 }
 
 static int fault(__u64 gpa, __u32 access)
 {
-	struct kti_fault f = { .id = id, .access = access, .gfn = gpa >> 12 };
-
-	return ioctl(dev, KTI_FAULT, &f) ? -errno : 0;
-}
-
-static __u64 provider_stat(const char *name)
-{
-	char path[600], line[128], key[64], prefix[32];
-	unsigned long long v = 0;
-	struct dirent *d;
-	bool found = false;
-	DIR *dir;
-	FILE *f;
-
-	snprintf(prefix, sizeof(prefix), "%d-", getpid());
-	dir = opendir(DEBUGFS);
-	TEST_ASSERT(dir, "opendir(%s)", DEBUGFS);
-	path[0] = 0;
-	while ((d = readdir(dir)))
-		if (!strncmp(d->d_name, prefix, strlen(prefix)))
-			snprintf(path, sizeof(path), DEBUGFS "/%.255s/stats", d->d_name);
-	closedir(dir);
-	f = fopen(path, "r");
-	TEST_ASSERT(f, "fopen(%s)", path);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%63[^:]: %llu", key, &v) == 2 && !strcmp(key, name)) {
-			found = true;
-			break;
-		}
-	fclose(f);
-	TEST_ASSERT(found, "no %s", name);
-	return v;
+	return kti_fault(dev, id, gpa, access);
 }
 
 /* Runs @what and checks the importer was woken (or not) for [@start, +@size). */
@@ -106,7 +68,7 @@ do {									\
 			    __s.last_start + __s.last_size >= (start) + (size), \
 			    "%s: reported [%#llx, +%#llx)", #what,	\
 			    __s.last_start, __s.last_size);		\
-		TEST_ASSERT_EQ(provider_stat("last_filter"), filter);	\
+		TEST_ASSERT_EQ(tdp_fd_stat("last_filter"), filter);	\
 	} else {							\
 		TEST_ASSERT(__s.invalidations == __n,			\
 			    "%s: woken %llu times, expected never", #what, \
@@ -116,14 +78,8 @@ do {									\
 
 static void attach_to(struct kvm_vm *vm, int *tdp)
 {
-	struct kti_attach a = { .flags = 0 };
-
-	*tdp = ioctl(vm->fd, KVM_CREATE_TDP_FD,
-		     &(struct kvm_create_tdp_fd){ .mode = KVM_TDP_FD_MODE_SHARED });
-	TEST_ASSERT(*tdp >= 0, "KVM_CREATE_TDP_FD: %s", strerror(errno));
-	a.tdp_fd = *tdp;
-	id = ioctl(dev, KTI_ATTACH, &a);
-	TEST_ASSERT((int)id >= 0, "KTI_ATTACH: %s", strerror(errno));
+	*tdp = tdp_fd_create(vm);
+	id = kti_attach(dev, *tdp, 0);
 }
 
 static void test_sw_protected(void)

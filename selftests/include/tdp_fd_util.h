@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the TDP FD selftests: creating a TDP FD, driving a
+ * sample importer (samples/include/kvm_tdp_importer.h) and reading the
+ * provider's debugfs counters.
+ */
+#ifndef SELFTEST_TDP_FD_UTIL_H
+#define SELFTEST_TDP_FD_UTIL_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "kvm_util.h"
+#include "kvm_tdp_importer.h"
+
+#define TDP_FD_DEBUGFS	"/sys/kernel/debug/kvm_tdp_fd"
+
+/* KVM_CREATE_TDP_FD for the shared view of address space 0; must work. */
+static inline int tdp_fd_create(struct kvm_vm *vm)
+{
+	struct kvm_create_tdp_fd args = { .mode = KVM_TDP_FD_MODE_SHARED };
+	int fd = ioctl(vm->fd, KVM_CREATE_TDP_FD, &args);
+
+	TEST_ASSERT(fd >= 0, "KVM_CREATE_TDP_FD: %s", strerror(errno));
+	return fd;
+}
+
+/* KTI_ATTACH of @tdp with @flags; returns the attachment id. */
+static inline __u32 kti_attach(int dev, int tdp, __u32 flags)
+{
+	struct kti_attach a = { .tdp_fd = tdp, .flags = flags };
+	int id = ioctl(dev, KTI_ATTACH, &a);
+
+	TEST_ASSERT(id >= 0, "KTI_ATTACH: %s", strerror(errno));
+	return id;
+}
+
+static inline struct kti_stats kti_stats(int dev, __u32 id)
+{
+	struct kti_stats s = { .id = id };
+
+	TEST_ASSERT(!ioctl(dev, KTI_STATS, &s), "KTI_STATS: %s", strerror(errno));
+	TEST_ASSERT_EQ(s.id, id);
+	return s;
+}
+
+/* KTI_FAULT of the GFN of @gpa; 0 or -errno. */
+static inline int kti_fault(int dev, __u32 id, __u64 gpa, __u32 access)
+{
+	struct kti_fault f = { .id = id, .access = access, .gfn = gpa >> 12 };
+
+	return ioctl(dev, KTI_FAULT, &f) ? -errno : 0;
+}
+
+/*
+ * The number of this process's TDP FD debugfs directories; the path of the
+ * last one found in @path (if not NULL).
+ */
+static inline int tdp_fd_debugfs_dirs(char *path, size_t len)
+{
+	char prefix[32];
+	struct dirent *d;
+	int found = 0;
+	DIR *dir;
+
+	snprintf(prefix, sizeof(prefix), "%d-", getpid());
+	dir = opendir(TDP_FD_DEBUGFS);
+	TEST_ASSERT(dir, "opendir(%s): %s", TDP_FD_DEBUGFS, strerror(errno));
+	while ((d = readdir(dir))) {
+		if (strncmp(d->d_name, prefix, strlen(prefix)))
+			continue;
+		if (path)
+			snprintf(path, len, TDP_FD_DEBUGFS "/%.200s", d->d_name);
+		found++;
+	}
+	closedir(dir);
+	return found;
+}
+
+/* One counter of the "stats" file of this process's only TDP FD. */
+static inline __u64 tdp_fd_stat(const char *name)
+{
+	char dir[256], path[300], line[128], key[64];
+	unsigned long long v = 0;
+	bool found = false;
+	FILE *f;
+
+	TEST_ASSERT_EQ(tdp_fd_debugfs_dirs(dir, sizeof(dir)), 1);
+	snprintf(path, sizeof(path), "%s/stats", dir);
+	f = fopen(path, "r");
+	TEST_ASSERT(f, "fopen(%s): %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63[^:]: %llu", key, &v) == 2 &&
+		    !strcmp(key, name)) {
+			found = true;
+			break;
+		}
+	}
+	fclose(f);
+	TEST_ASSERT(found, "no '%s' in %s", name, path);
+	return v;
+}
+
+#endif /* SELFTEST_TDP_FD_UTIL_H */
