@@ -99,21 +99,6 @@ static void expect_guest_bytes(int dev, __u32 id, __u64 gpa)
 			    gpa, j, buf[j], guest_byte(gpa, j));
 }
 
-static void run_until(struct kvm_vcpu *vcpu, int want)
-{
-	struct ucall uc;
-
-	vcpu_run(vcpu);
-	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-		break;
-	default:
-		TEST_ASSERT(uc.cmd == want, "ucall %lu, expected %d", uc.cmd, want);
-	}
-}
-
 int main(void)
 {
 	uint64_t base[2] = { THP_GPA, SMALL_GPA };
@@ -139,7 +124,7 @@ int main(void)
 	virt_map(vm, THP_GPA, THP_GPA, SLOT_PAGES);
 	virt_map(vm, SMALL_GPA, SMALL_GPA, SLOT_PAGES);
 
-	run_until(vcpu, UCALL_SYNC);
+	vcpu_run_expect(vcpu, UCALL_SYNC);
 
 	/* 1. One table: what the vCPU mapped, the importer walks. */
 	sec0 = sec_page_tables_kb();
@@ -225,7 +210,7 @@ int main(void)
 	ksft_test_result_pass("DMA errors: EINVAL, ENOENT, EFAULT\n");
 
 	/* The guest sees the importer's writes. */
-	run_until(vcpu, UCALL_DONE);
+	vcpu_run_expect(vcpu, UCALL_DONE);
 
 	close(dev);
 	close(tdp);

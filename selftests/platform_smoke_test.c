@@ -13,6 +13,7 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "ucall_common.h"
+#include "tdp_fd_util.h"
 
 #define NR_WORDS	512
 #define PATTERN		0x6b766d7464706664ull
@@ -45,26 +46,6 @@ static bool read_param_is_yes(const char *path)
 	return c == 'Y' || c == '1';
 }
 
-static void run_expect(struct kvm_vcpu *vcpu, uint64_t want)
-{
-	struct ucall uc;
-
-	vcpu_run(vcpu);
-	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-		break;
-	case UCALL_SYNC:
-	case UCALL_DONE:
-		TEST_ASSERT(uc.cmd == want, "ucall %lu, expected %lu",
-			    uc.cmd, want);
-		break;
-	default:
-		TEST_FAIL("unexpected ucall %lu", uc.cmd);
-	}
-}
-
 static void test_guest_runs(void)
 {
 	struct kvm_vcpu *vcpu;
@@ -75,12 +56,12 @@ static void test_guest_runs(void)
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
 	host = addr_gva2hva(vm, (vm_vaddr_t)guest_buf);
 
-	run_expect(vcpu, UCALL_SYNC);
+	vcpu_run_expect(vcpu, UCALL_SYNC);
 	for (i = 0; i < NR_WORDS; i++) {
 		TEST_ASSERT_EQ(host[i], PATTERN ^ i);
 		host[i] = ~host[i];
 	}
-	run_expect(vcpu, UCALL_DONE);
+	vcpu_run_expect(vcpu, UCALL_DONE);
 	kvm_vm_free(vm);
 }
 

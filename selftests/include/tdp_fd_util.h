@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by the TDP FD selftests: creating a TDP FD, driving a
- * sample importer (samples/include/kvm_tdp_importer.h) and reading the
- * provider's debugfs counters.
+ * sample importer (samples/include/kvm_tdp_importer.h), reading the
+ * provider's debugfs counters, and running a vCPU to its next ucall.
  */
 #ifndef SELFTEST_TDP_FD_UTIL_H
 #define SELFTEST_TDP_FD_UTIL_H
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kvm_util.h"
+#include "ucall_common.h"
 #include "kvm_tdp_importer.h"
 
 #define TDP_FD_DEBUGFS	"/sys/kernel/debug/kvm_tdp_fd"
@@ -102,6 +103,27 @@ static inline __u64 tdp_fd_stat(const char *name)
 	fclose(f);
 	TEST_ASSERT(found, "no '%s' in %s", name, path);
 	return v;
+}
+
+/* Runs @vcpu until its next ucall, which must be @want (SYNC or DONE). */
+static inline void vcpu_run_expect(struct kvm_vcpu *vcpu, uint64_t want)
+{
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	case UCALL_SYNC:
+	case UCALL_DONE:
+		TEST_ASSERT(uc.cmd == want, "ucall %lu, expected %lu",
+			    uc.cmd, want);
+		break;
+	default:
+		TEST_FAIL("unexpected ucall %lu", uc.cmd);
+	}
 }
 
 #endif /* SELFTEST_TDP_FD_UTIL_H */
