@@ -70,6 +70,11 @@ impl Stats {
         self.deliveries.fetch_add(importers, Relaxed);
     }
 
+    /// Records how many importers are registered now.
+    pub fn set_importers(&self, n: usize) {
+        self.importers.store(n as u64, Relaxed);
+    }
+
     /// Counts one more of `counter`.
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Relaxed);

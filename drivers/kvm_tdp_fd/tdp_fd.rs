@@ -109,10 +109,7 @@ impl Provider for TdpFd {
         match importers.register(importer.key(), importer) {
             Ok(()) => {
                 Stats::inc(&this.stats.registrations);
-                this.stats.importers.store(
-                    importers.len() as u64,
-                    core::sync::atomic::Ordering::Relaxed,
-                );
+                this.stats.set_importers(importers.len());
                 Ok(())
             }
             Err(e) => {
@@ -130,10 +127,7 @@ impl Provider for TdpFd {
         let mut importers = this.importers.lock();
         let removed = importers.unregister(key).ok();
         if removed.is_some() {
-            this.stats.importers.store(
-                importers.len() as u64,
-                core::sync::atomic::Ordering::Relaxed,
-            );
+            this.stats.set_importers(importers.len());
         } else {
             Stats::inc(&this.stats.op_errors);
         }

@@ -167,12 +167,9 @@ impl VendorMeta {
             flags: 0,
             root_hpa: m.root_hpa,
         };
-        let mut rsvd = [[0u64; MAX_LEVELS]; 2];
-        for (ps, row) in rsvd.iter_mut().enumerate() {
-            for (level, bits) in row.iter_mut().enumerate() {
-                *bits = m.rsvd_bits[ps][level];
-            }
-        }
+        // Same shape on both sides (a type error if the level counts of the
+        // two headers ever differ).
+        let rsvd = m.rsvd_bits;
         match m.type_ {
             bindings::KVM_TDP_TYPE_NPT => Ok(Self::Npt(bindings::kvm_exported_tdp_meta_npt {
                 hdr,
