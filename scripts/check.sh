@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# make check: host unit tests, then every selftest in the VM.  Prints TAP and
+# make check: host unit tests, then every selftest in the VM (KTDP_TESTS="a_test
+# b_test" runs only those in the VM, for development).  Prints TAP and
 # ends with one line "N passed, N failed".  Exits non-zero on any failed test,
 # any module that fails to load or unload, or any kernel report (WARN, BUG,
 # Oops, lockdep, KASAN, kmemleak, ...) in the guest's log.
@@ -46,7 +47,7 @@ done < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) faile
 
 # 4. The VM: modules, selftests, kmemleak.
 ktdp_log "check: selftests in the VM"
-bash scripts/vm.sh check
+bash scripts/vm.sh check ${KTDP_TESTS:-}
 vm_rc=$?
 res=out/check
 while read -r line; do

@@ -9,7 +9,12 @@
  *   memory attributes private -> shared     private  not woken
  *   guest_memfd punch hole                  private  not woken
  *   memslot deletion                        both     woken
+ *   guest_memfd release (fd closed)         private  not woken
+ *   memslot move                            both     woken
  *   dirty logging enabled / log fetched     both     woken (write-protect)
+ *   dirty log cleared (manual protect)      both     woken (write-protect)
+ *   dirty logging disabled (collapse)       both     woken
+ *   NX huge page recovery                   both     woken
  *   the VM's mm exits (teardown)            both     woken, (0, -1)
  *
  * The importer is the C sample (/dev/kvm_tdp_importer_c); the filter of a
@@ -117,6 +122,17 @@ static void test_sw_protected(void)
 	/* Shared again: it maps again. */
 	TEST_ASSERT_EQ(fault(PAGE(0), rw), 0);
 
+	/*
+	 * Closing the guest_memfd (the memslot holds no reference) zaps
+	 * everything it backs, as private: the shared mappings stay.
+	 */
+	EXPECT_REPORT(false, 0, 0, 0, ({
+		close(memslot2region(vm, SLOT)->region.guest_memfd);
+		memslot2region(vm, SLOT)->region.guest_memfd = -1;
+	}));
+	TEST_ASSERT_EQ(fault(PAGE(1), rw), 0);
+	TEST_ASSERT_EQ(tdp_fd_stat("reports_private"), 0);
+
 	/* Memslot deletion: both kinds. */
 	EXPECT_REPORT(true, 3, PAGE(0), 4096, vm_mem_region_delete(vm, SLOT));
 	TEST_ASSERT_EQ(fault(PAGE(0), KTI_ACCESS_READ), -ENOENT);
@@ -124,7 +140,7 @@ static void test_sw_protected(void)
 	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH");
 	close(tdp);
 	kvm_vm_free(vm);
-	ksft_test_result_pass("SW-protected VM: madvise, conversions both ways, punch hole, memslot deletion\n");
+	ksft_test_result_pass("SW-protected VM: madvise, conversions both ways, punch hole, guest_memfd release, memslot deletion\n");
 }
 
 static void test_dirty_logging(void)
@@ -158,6 +174,193 @@ static void test_dirty_logging(void)
 	close(tdp);
 	kvm_vm_free(vm);
 	ksft_test_result_pass("default VM: dirty logging enabled and log fetched report write-protection\n");
+}
+
+/* Moving a memslot takes its old GPAs away: both kinds. */
+static void test_memslot_move(void)
+{
+	struct kvm_vm *vm = vm_create_barebones();
+	const __u64 to = GPA + 0x10000000ULL;
+	int tdp;
+
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, GPA, SLOT, PAGES, 0);
+	attach_to(vm, &tdp);
+	TEST_ASSERT_EQ(fault(PAGE(5), KTI_ACCESS_READ), 0);
+	EXPECT_REPORT(true, 3, PAGE(5), 4096, vm_mem_region_move(vm, SLOT, to));
+	TEST_ASSERT_EQ(fault(PAGE(5), KTI_ACCESS_READ), -ENOENT);
+	TEST_ASSERT_EQ(fault(to + 5 * 4096, KTI_ACCESS_READ), 0);
+	EXPECT_REPORT(true, 3, to + 5 * 4096, 4096, vm_mem_region_move(vm, SLOT, GPA));
+	/* Nothing of the old range is mapped: moving is silent. */
+	EXPECT_REPORT(false, 0, 0, 0, vm_mem_region_move(vm, SLOT, to));
+
+	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH");
+	close(tdp);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("memslot move reports the old range, both kinds\n");
+}
+
+/*
+ * With KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, fetching the log takes nothing
+ * away; clearing it write-protects what it clears.
+ */
+static void test_manual_clear(void)
+{
+	struct kvm_vm *vm = vm_create_barebones();
+	const __u32 rw = KTI_ACCESS_READ | KTI_ACCESS_WRITE;
+	unsigned long bitmap[PAGES / 64 + 1];
+	int tdp;
+
+	vm_enable_cap(vm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+		      KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, GPA, SLOT, PAGES,
+				    KVM_MEM_LOG_DIRTY_PAGES);
+	TEST_ASSERT(!madvise(addr_gpa2hva(vm, GPA), PAGES * 4096, MADV_NOHUGEPAGE),
+		    "madvise");
+	attach_to(vm, &tdp);
+
+	TEST_ASSERT_EQ(fault(PAGE(3), rw), 0);
+	TEST_ASSERT_EQ(fault(PAGE(7), rw), 0);
+	EXPECT_REPORT(false, 0, 0, 0, kvm_vm_get_dirty_log(vm, SLOT, bitmap));
+	TEST_ASSERT_EQ(bitmap[0] & 0xffff, (1UL << 3) | (1UL << 7));
+	/* Clearing page 3 alone write-protects page 3 alone. */
+	bitmap[0] = 1UL << 3;
+	EXPECT_REPORT(true, 3, PAGE(3), 4096,
+		      kvm_vm_clear_dirty_log(vm, SLOT, bitmap, 0, PAGES));
+	TEST_ASSERT(stats().last_start + stats().last_size <= PAGE(7),
+		    "page 7 reported too");
+	/* Clearing it again: no longer writable, nothing to say. */
+	EXPECT_REPORT(false, 0, 0, 0,
+		      kvm_vm_clear_dirty_log(vm, SLOT, bitmap, 0, PAGES));
+	bitmap[0] = 1UL << 7;
+	EXPECT_REPORT(true, 3, PAGE(7), 4096,
+		      kvm_vm_clear_dirty_log(vm, SLOT, bitmap, 0, PAGES));
+
+	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH");
+	close(tdp);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("manual-protect dirty log: fetch is silent, clear reports write-protection\n");
+}
+
+/* A 2M-aligned, THP-backed slot of one huge page, populated in the host. */
+static char *thp_slot(struct kvm_vm *vm, __u32 flags)
+{
+	char *hva;
+
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS_THP, GPA, SLOT,
+				    512, flags);
+	hva = addr_gpa2hva(vm, GPA);
+	memset(hva, 0x5a, 2 << 20);
+	return hva;
+}
+
+/*
+ * Disabling dirty logging collapses the 4K mappings logging forced back
+ * into a huge page: the small ones are zapped first, both kinds.
+ */
+static void test_collapse(void)
+{
+	struct kvm_vm *vm = vm_create_barebones();
+	const __u32 rw = KTI_ACCESS_READ | KTI_ACCESS_WRITE;
+	int tdp;
+
+	thp_slot(vm, KVM_MEM_LOG_DIRTY_PAGES);
+	attach_to(vm, &tdp);
+	/* Logging forces 4K. */
+	TEST_ASSERT_EQ(fault(PAGE(5), rw), 0);
+	EXPECT_REPORT(true, 3, PAGE(5), 4096,
+		      vm_mem_region_set_flags(vm, SLOT, 0));
+	TEST_ASSERT_EQ(stats().last_start, GPA);
+	TEST_ASSERT_EQ(stats().last_size, 2 << 20);
+	/*
+	 * Now the fault maps the whole huge page: when logging starts again,
+	 * KVM splits it (eagerly, same translations: silent) and
+	 * write-protects all of it.
+	 */
+	TEST_ASSERT_EQ(fault(PAGE(5), rw), 0);
+	EXPECT_REPORT(true, 3, GPA, 2 << 20,
+		      vm_mem_region_set_flags(vm, SLOT, KVM_MEM_LOG_DIRTY_PAGES));
+	TEST_ASSERT_EQ(stats().last_size, 2 << 20);
+	/* Disabling it collapses the split page again. */
+	EXPECT_REPORT(true, 3, GPA, 2 << 20, vm_mem_region_set_flags(vm, SLOT, 0));
+	/* With nothing mapped, logging on and off is silent. */
+	EXPECT_REPORT(false, 0, 0, 0,
+		      vm_mem_region_set_flags(vm, SLOT, KVM_MEM_LOG_DIRTY_PAGES));
+	EXPECT_REPORT(false, 0, 0, 0, vm_mem_region_set_flags(vm, SLOT, 0));
+
+	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH");
+	close(tdp);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("dirty logging disabled: collapsing 4K mappings is reported\n");
+}
+
+static void guest_done(void)
+{
+	GUEST_DONE();
+}
+
+static void write_param(const char *name, const char *val, char *old, size_t len)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/kvm/parameters/%s", name);
+	if (old) {
+		f = fopen(path, "r");
+		TEST_ASSERT(f && fgets(old, len, f), "read %s", path);
+		old[strcspn(old, "\n")] = 0;
+		fclose(f);
+	}
+	f = fopen(path, "w");
+	TEST_ASSERT(f, "open %s: %s", path, strerror(errno));
+	TEST_ASSERT(fputs(val, f) >= 0 && !fclose(f), "write %s=%s: %s",
+		    path, val, strerror(errno));
+}
+
+/*
+ * An importer's exec fault on a huge page with the NX huge page mitigation
+ * on maps 4K; the recovery thread later zaps that page table so that the
+ * huge page can come back: both kinds.
+ */
+static void test_nx_recovery(void)
+{
+	char nx[16], ratio[16], period[16];
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	struct kti_stats s;
+	__u64 n;
+	int tdp, i;
+
+	write_param("nx_huge_pages", "Y", nx, sizeof(nx));
+	write_param("nx_huge_pages_recovery_ratio", "0", ratio, sizeof(ratio));
+	vm = vm_create_with_one_vcpu(&vcpu, guest_done);
+	thp_slot(vm, 0);
+	/* KVM starts the VM's recovery thread at its first KVM_RUN. */
+	vcpu_run_expect(vcpu, UCALL_DONE);
+	attach_to(vm, &tdp);
+
+	TEST_ASSERT_EQ(fault(PAGE(5), KTI_ACCESS_READ | KTI_ACCESS_EXEC), 0);
+	n = invalidations();
+	/* Recover every NX-split page, every 100 ms. */
+	write_param("nx_huge_pages_recovery_period_ms", "100", period, sizeof(period));
+	write_param("nx_huge_pages_recovery_ratio", "1", NULL, 0);
+	for (i = 0; i < 100 && invalidations() == n; i++)
+		usleep(100 * 1000);
+	s = stats();
+	TEST_ASSERT_EQ(s.invalidations, n + 1);
+	TEST_ASSERT(s.last_start <= PAGE(5) && s.last_start + s.last_size > PAGE(5),
+		    "reported [%#llx, +%#llx)", s.last_start, s.last_size);
+	TEST_ASSERT_EQ(tdp_fd_stat("last_filter"), 3);
+	/* Once recovered, nothing more. */
+	usleep(300 * 1000);
+	TEST_ASSERT_EQ(invalidations(), n + 1);
+
+	write_param("nx_huge_pages_recovery_ratio", ratio, NULL, 0);
+	write_param("nx_huge_pages_recovery_period_ms", period, NULL, 0);
+	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH");
+	close(tdp);
+	kvm_vm_free(vm);
+	write_param("nx_huge_pages", nx, NULL, 0);
+	ksft_test_result_pass("NX huge page recovery reports the recovered page table\n");
 }
 
 /*
@@ -205,9 +408,13 @@ int main(void)
 	TEST_ASSERT(dev >= 0, "open: %s", strerror(errno));
 
 	ksft_print_header();
-	ksft_set_plan(3);
+	ksft_set_plan(7);
 	test_sw_protected();
 	test_dirty_logging();
+	test_manual_clear();
+	test_memslot_move();
+	test_collapse();
+	test_nx_recovery();
 	test_mm_exit();
 	close(dev);
 	ksft_finished();

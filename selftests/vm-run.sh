@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Runs inside the test VM (as root), started by scripts/vm.sh.
-#   vm-run.sh check RESULTS   load the modules, run every selftest, unload,
-#                             scan kmemleak; TAP on stdout and RESULTS/tap.txt
+#   vm-run.sh check RESULTS [TEST...]
+#                             load the modules, run every selftest (or only
+#                             the TESTs named), unload, scan kmemleak; TAP on
+#                             stdout and RESULTS/tap.txt
 #   vm-run.sh demo RESULTS    load the modules and run the demo
 #
 # Every step is a TAP test point: a module that fails to load or unload is a
@@ -68,10 +70,11 @@ unload_modules() {
 	step unload_kvm_amd modprobe -r -d "$KDIR/_modinst" kvm_amd
 }
 
-run_selftests() {
+run_selftests() { # [only these tests...]
 	local t
 	for t in "$OUT"/selftests/*_test; do
 		[ -x "$t" ] || continue
+		[ $# = 0 ] || [[ " $* " == *" $(basename "$t") "* ]] || continue
 		step "$(basename "$t")" timeout -k 5 "$TEST_TIMEOUT" "$t"
 	done
 }
@@ -89,7 +92,7 @@ case "$mode" in
 check)
 	echo "TAP version 13"
 	if load_modules; then
-		run_selftests
+		run_selftests "$@"
 		unload_modules
 	fi
 	step kmemleak_clean kmemleak_scan
