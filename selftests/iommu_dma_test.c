@@ -12,7 +12,10 @@
  *    with them on, and the guest then sees what the importer wrote there;
  *  - a zap (madvise) flushes exactly that page from the IOTLB, and the next
  *    DMA faults in the new page: never the stale data;
- *  - every DMA argument error.
+ *  - every DMA argument error;
+ *  - a shadow domain (KTI_ATTACH_SHADOW) pins the same memory, maps it in
+ *    a table of its own and reads and writes the same bytes; its errors,
+ *    its page-table pages, and every pin released on detach.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,6 +80,36 @@ static long sec_page_tables_kb(void)
 	return kb;
 }
 
+static long vmstat(const char *name)
+{
+	char line[128], key[64];
+	long v = -1, x;
+	FILE *f = fopen("/proc/sys/vm/stat_refresh", "w");
+
+	/* Fold the per-CPU deltas first: the counters must be exact. */
+	TEST_ASSERT(f && fputs("1", f) >= 0 && !fclose(f), "stat_refresh");
+	f = fopen("/proc/vmstat", "r");
+
+	TEST_ASSERT(f, "/proc/vmstat");
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %ld", key, &x) == 2 && !strcmp(key, name))
+			v = x;
+	fclose(f);
+	TEST_ASSERT(v >= 0, "no %s in /proc/vmstat", name);
+	return v;
+}
+
+static int shadow_map(int dev, __u32 id, __u64 gpa, void *hva, __u64 len,
+		      __u32 flags)
+{
+	struct kti_dma d = {
+		.id = id, .flags = flags, .gpa = gpa, .len = len,
+		.buf = (unsigned long)hva,
+	};
+
+	return ioctl(dev, KTI_SHADOW_MAP, &d) ? -errno : 0;
+}
+
 static int dma(int dev, unsigned long cmd, __u32 id, __u64 gpa, void *buf,
 	       __u64 len)
 {
@@ -112,7 +145,7 @@ int main(void)
 	__u64 v;
 
 	ksft_print_header();
-	ksft_set_plan(5);
+	ksft_set_plan(6);
 
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS_THP, THP_GPA,
@@ -136,15 +169,19 @@ int main(void)
 	TEST_ASSERT(sec1 == sec0,
 		    "exporting and attaching added page tables: %ld -> %ld kB",
 		    sec0, sec1);
-	for (s_ = 0; s_ < 2; s_++)
+	for (s_ = 0; s_ < 2; s_++) {
 		for (i = 0; i < WRITTEN; i++)
 			expect_guest_bytes(dev, id, base[s_] + i * 4096);
+		/* THP-backed memory is mapped by 2M leaves, the rest by 4K. */
+		TEST_ASSERT_EQ(kti_stats(dev, id).last_leaf_level, s_ ? 1 : 2);
+	}
 	s = kti_stats(dev, id);
 	TEST_ASSERT_EQ(s.walk_faults, 0);
 	TEST_ASSERT_EQ(s.faults, 0);
 	TEST_ASSERT_EQ(s.iotlb_misses, 2 * WRITTEN);
 	TEST_ASSERT_EQ(sec_page_tables_kb(), sec0);
-	ksft_test_result_pass("exported root is the vCPU root: %d guest pages read without a fault, no page-table page added\n",
+	TEST_ASSERT_EQ(s.table_pages, 0);
+	ksft_test_result_pass("exported root is the vCPU root: %d guest pages read without a fault (2M and 4K leaves), no page-table page added\n",
 			      2 * WRITTEN);
 
 	/* 2. The IOTLB serves repeats; misses with faults off are errors. */
@@ -208,6 +245,79 @@ int main(void)
 	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id,
 			   SMALL_GPA + SLOT_PAGES * 4096 - 8, big, 16), -ENOENT);
 	ksft_test_result_pass("DMA errors: EINVAL, ENOENT, EFAULT\n");
+
+	/* 6. The shadow domain VFIO type1 would build: same bytes, own table. */
+	{
+		long pins = vmstat("nr_foll_pin_acquired");
+		long unpins = vmstat("nr_foll_pin_released");
+		void *small = addr_gpa2hva(vm, SMALL_GPA);
+		void *thp = addr_gpa2hva(vm, THP_GPA);
+		struct kti_attach bad = { .tdp_fd = tdp, .flags = KTI_ATTACH_SHADOW };
+		__u32 sid = kti_attach(dev, -1, KTI_ATTACH_SHADOW);
+
+		TEST_ASSERT(ioctl(dev, KTI_ATTACH, &bad) && errno == EINVAL,
+			    "shadow attach with a TDP FD");
+		TEST_ASSERT_EQ(kti_fault(dev, sid, SMALL_GPA, KTI_ACCESS_READ), -EINVAL);
+		TEST_ASSERT_EQ(shadow_map(dev, id, SMALL_GPA, small, 4096, 0), -EINVAL);
+		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA + 8, small, 4096, 0), -EINVAL);
+		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA, small, 100, 0), -EINVAL);
+		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA, small, 0, 0), -EINVAL);
+		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA, small, 4096, 2), -EINVAL);
+		TEST_ASSERT_EQ(shadow_map(dev, sid, 1ULL << 48, small, 4096, 0), -EINVAL);
+		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA, NULL, 4096, 0), -EFAULT);
+		/* Nothing mapped yet: a miss is an error, never a fault. */
+		TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, sid, SMALL_GPA, &v, 8), -EFAULT);
+
+		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA, small,
+					  SLOT_PAGES * 4096, 0), 0);
+		TEST_ASSERT_EQ(shadow_map(dev, sid, THP_GPA, thp, SLOT_PAGES * 4096,
+					  KTI_SHADOW_MAP_READONLY), 0);
+		/* Overlap: refused, and nothing more pinned. */
+		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA + 4096 * 4, small,
+					  4096 * 2, 0), -EEXIST);
+		s = kti_stats(dev, sid);
+		TEST_ASSERT_EQ(s.pinned_pages, 2 * SLOT_PAGES);
+		/* Root, one table at levels 3 and 2, two at level 1. */
+		TEST_ASSERT_EQ(s.table_pages, 5);
+		/* Held: both slots (the refused map's pins were dropped). */
+		TEST_ASSERT_EQ((vmstat("nr_foll_pin_acquired") - pins) -
+			       (vmstat("nr_foll_pin_released") - unpins),
+			       2 * SLOT_PAGES);
+
+		/* Every page reads the same through both tables. */
+		for (s_ = 0; s_ < 2; s_++)
+			for (i = 0; i < WRITTEN; i++) {
+				__u64 gpa = base[s_] + i * 4096;
+
+				TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, sid, gpa, big, 4096), 0);
+				TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, gpa, big + 4096, 4096), 0);
+				TEST_ASSERT(!memcmp(big, big + 4096, 4096),
+					    "gpa %#llx differs between shadow and shared", gpa);
+			}
+		expect_guest_bytes(dev, sid, THP_GPA);
+		expect_guest_bytes(dev, sid, SMALL_GPA + 2 * 4096);
+		TEST_ASSERT_EQ(kti_stats(dev, sid).last_leaf_level, 1);
+		/* Written through the shadow, read through the shared table. */
+		v = HOST_PAT1 ^ HOST_PAT2;
+		TEST_ASSERT_EQ(dma(dev, KTI_DMA_WRITE, sid, SMALL_GPA + 7 * 4096 + 1000,
+				   &v, 8), 0);
+		v = 0;
+		TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA + 7 * 4096 + 1000,
+				   &v, 8), 0);
+		TEST_ASSERT_EQ(v, HOST_PAT1 ^ HOST_PAT2);
+		/* Read-only mapping; outside any mapping. */
+		TEST_ASSERT_EQ(dma(dev, KTI_DMA_WRITE, sid, THP_GPA, &v, 8), -EFAULT);
+		TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, sid, SMALL_GPA + SLOT_PAGES * 4096,
+				   &v, 8), -EFAULT);
+		s = kti_stats(dev, sid);
+		TEST_ASSERT_EQ(s.faults + s.walk_faults + s.invalidations, 0);
+
+		TEST_ASSERT(!ioctl(dev, KTI_DETACH, &sid), "KTI_DETACH");
+		TEST_ASSERT_EQ(vmstat("nr_foll_pin_released") - unpins,
+			       vmstat("nr_foll_pin_acquired") - pins);
+		ksft_test_result_pass("shadow domain: pinned copy of the mapping reads and writes the same bytes; %d pages pinned, 5 table pages, all unpinned on detach\n",
+				      2 * SLOT_PAGES);
+	}
 
 	/* The guest sees the importer's writes. */
 	vcpu_run_expect(vcpu, UCALL_DONE);

@@ -15,3 +15,5 @@ pub mod pte;
 pub mod range;
 #[path = "../../drivers/kvm_tdp_fd/registry.rs"]
 pub mod registry;
+#[path = "../../samples/kvm_tdp_iommu/shadow.rs"]
+pub mod shadow;

@@ -12,6 +12,7 @@
 #include "build_assert.c"
 #include "build_bug.c"
 #include "err.c"
+#include "io_pgtable.c"
 #include "kunit.c"
 #include "kvm_tdp.c"
 #include "mutex.c"

@@ -25,6 +25,12 @@ struct kti_attach {
 
 /* DMA misses return the error instead of faulting the GFN in. */
 #define KTI_ATTACH_NO_FAULT	0x1
+/*
+ * (Rust) A shadow domain on no TDP FD (@tdp_fd must be -1): DMA translates
+ * through a table of the importer's own that KTI_SHADOW_MAP fills, as
+ * VFIO's type1 driver does.  For the benchmark's comparison.
+ */
+#define KTI_ATTACH_SHADOW	0x2
 
 /* Fault @gfn with @access (KTI_ACCESS_*) through the attachment @id. */
 struct kti_fault {
@@ -58,9 +64,17 @@ struct kti_stats {
 	__u64 iotlb_misses;	/* translations that walked the table */
 	__u64 iotlb_flushes;	/* IOTLB entries dropped by invalidate() */
 	__u64 walk_faults;	/* misses that found no mapping and faulted */
+	__u64 last_leaf_level;	/* leaf of the last walk: 1 4K, 2 2M, 3 1G */
+	__u64 table_pages;	/* page-table pages the importer allocated */
+	__u64 pinned_pages;	/* guest pages it pinned */
 };
 
-/* DMA through attachment @id: copy @len bytes at guest physical @gpa. */
+/*
+ * DMA through attachment @id: copy @len bytes at guest physical @gpa.
+ * KTI_SHADOW_MAP (Rust): pin @len bytes of the caller's memory at @buf and
+ * map them at @gpa in shadow domain @id (page aligned; flags
+ * KTI_SHADOW_MAP_READONLY).
+ */
 struct kti_dma {
 	__u32 id;
 	__u32 flags;
@@ -76,6 +90,9 @@ struct kti_dma {
 #define KTI_STATS		_IOWR(KTI_MAGIC, 4, struct kti_stats)
 #define KTI_DMA_READ		_IOW(KTI_MAGIC, 5, struct kti_dma)
 #define KTI_DMA_WRITE		_IOW(KTI_MAGIC, 6, struct kti_dma)
+#define KTI_SHADOW_MAP		_IOW(KTI_MAGIC, 7, struct kti_dma)
+
+#define KTI_SHADOW_MAP_READONLY	0x1
 
 /* (C) kvm_tdp_fd_get(fd) then kvm_tdp_fd_put(): 0 or its error. */
 #define KTI_C_GET		_IOW(KTI_MAGIC, 16, __s32)

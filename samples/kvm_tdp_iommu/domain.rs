@@ -12,20 +12,28 @@
 //! before, and no copy to or from a page of the range is in flight: KVM may
 //! then free the page.  Faults are requested with `iotlb` released (a fault
 //! takes `mmu_lock`, which ranks above it).
+//!
+//! A shadow domain ([`Domain::new_shadow`]) walks a table of its own
+//! instead, built by [`Domain::shadow_map`] from pinned pages; its `shadow`
+//! mutex serializes mappings and ranks above `iotlb`.
 
 use crate::{
     iotlb::{Entry, Iotlb},
-    pte::{Layout, WalkError},
+    pte::{Layout, WalkError, ENTRIES},
+    shadow::{self, MapError, Store},
 };
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
+    alloc::KVVec,
+    io_pgtable::TablePage,
     kvm_tdp::{
         importer::{Importer, TableReader, TdpFd},
         ACCESS_READ, ACCESS_WRITE,
     },
-    new_spinlock,
+    new_mutex, new_spinlock,
+    pinned_pages::PinnedPages,
     prelude::*,
-    sync::SpinLock,
+    sync::{Mutex, SpinLock},
 };
 
 /// What one attachment has seen; the numbers `KTI_STATS` returns.
@@ -49,6 +57,85 @@ pub struct Counters {
     pub iotlb_flushes: AtomicU64,
     /// Misses that found no mapping and faulted.
     pub walk_faults: AtomicU64,
+    /// Level of the leaf the last walk found (1: 4K, 2: 2M, 3: 1G).
+    pub last_leaf_level: AtomicU64,
+}
+
+/// The pages of a shadow table: kernel pages, and which entry links which.
+pub struct Pages {
+    pages: KVVec<TablePage>,
+    /// `ENTRIES` per table: the handle entry `i` links, 0 if none.
+    children: KVVec<u32>,
+}
+
+impl Pages {
+    /// A table with an empty root.
+    fn new() -> Result<Self> {
+        let mut this = Self {
+            pages: KVVec::new(),
+            children: KVVec::new(),
+        };
+        this.alloc()?;
+        Ok(this)
+    }
+}
+
+impl Store for Pages {
+    type Error = Error;
+
+    fn alloc(&mut self) -> Result<usize> {
+        let n = self.pages.len();
+        if n >= u32::MAX as usize {
+            return Err(ENOMEM);
+        }
+        self.pages.reserve(1, GFP_KERNEL)?;
+        self.children.reserve(ENTRIES, GFP_KERNEL)?;
+        self.pages.push(TablePage::new()?, GFP_KERNEL)?;
+        self.children.extend_with(ENTRIES, 0, GFP_KERNEL)?;
+        Ok(n)
+    }
+
+    fn pa(&self, t: usize) -> u64 {
+        self.pages[t].pa()
+    }
+
+    fn get(&self, t: usize, i: usize) -> u64 {
+        self.pages[t].get(i)
+    }
+
+    fn set(&mut self, t: usize, i: usize, entry: u64) {
+        self.pages[t].set(i, entry)
+    }
+
+    fn child(&self, t: usize, i: usize) -> Option<usize> {
+        match self.children[t * ENTRIES + i] {
+            0 => None,
+            c => Some(c as usize),
+        }
+    }
+
+    fn set_child(&mut self, t: usize, i: usize, child: usize) {
+        self.children[t * ENTRIES + i] = child as u32;
+    }
+}
+
+/// A shadow domain's own table and the pins behind its mappings.
+pub struct Shadow {
+    pages: Pages,
+    pins: KVec<PinnedPages>,
+    pinned: u64,
+}
+
+impl Shadow {
+    /// Page-table pages of the table.
+    pub fn table_pages(&self) -> u64 {
+        self.pages.pages.len() as u64
+    }
+
+    /// Pages pinned for it.
+    pub fn pinned_pages(&self) -> u64 {
+        self.pinned
+    }
 }
 
 fn inc(c: &AtomicU64) {
@@ -67,6 +154,9 @@ pub struct Domain {
     /// Cached translations.
     #[pin]
     iotlb: SpinLock<Iotlb>,
+    /// A shadow domain's table; `None` for a domain on a TDP FD.
+    #[pin]
+    shadow: Mutex<Option<Shadow>>,
     /// What it has seen.
     pub counters: Counters,
 }
@@ -88,13 +178,98 @@ impl Domain {
             root,
             fault_on_miss,
             iotlb <- new_spinlock!(Iotlb::new(), "kvm_tdp_iommu:iotlb"),
+            shadow <- new_mutex!(None, "kvm_tdp_iommu:shadow"),
             counters: Counters::default(),
         })
     }
 
+    /// A shadow domain: an empty table of its own, filled by
+    /// [`Domain::shadow_map`]; misses are errors, never faults.
+    pub fn new_shadow() -> Result<impl PinInit<Self>> {
+        let pages = Pages::new()?;
+        let root = pages.pa(0);
+        Ok(pin_init!(Domain {
+            layout: shadow::layout(),
+            root,
+            fault_on_miss: false,
+            iotlb <- new_spinlock!(Iotlb::new(), "kvm_tdp_iommu:iotlb"),
+            shadow <- new_mutex!(
+                Some(Shadow { pages, pins: KVec::new(), pinned: 0 }),
+                "kvm_tdp_iommu:shadow"
+            ),
+            counters: Counters::default(),
+        }))
+    }
+
+    /// Runs `f` on the shadow table, if this is a shadow domain.
+    pub fn with_shadow<R>(&self, f: impl FnOnce(&Shadow) -> R) -> Option<R> {
+        self.shadow.lock().as_ref().map(f)
+    }
+
+    /// Pins `len` bytes of the caller's memory at user address `addr` and
+    /// maps them at `gpa` in the shadow table, read-only unless `writable`,
+    /// as VFIO's `VFIO_IOMMU_MAP_DMA` does.
+    ///
+    /// `EINVAL` for a domain that is not a shadow one or an unaligned,
+    /// empty or too large range, `EEXIST` if part of it is mapped, or the
+    /// error of pinning or allocating; on error nothing is mapped.
+    pub fn shadow_map(&self, gpa: u64, len: u64, addr: usize, writable: bool) -> Result {
+        let mut guard = self.shadow.lock();
+        let shadow = guard.as_mut().ok_or(EINVAL)?;
+        let aligned = |x: u64| x % 4096 == 0;
+        if len == 0 || !aligned(gpa) || !aligned(len) || !aligned(addr as u64) {
+            return Err(EINVAL);
+        }
+        match gpa.checked_add(len) {
+            Some(end) if end <= 1 << 48 => {}
+            _ => return Err(EINVAL),
+        }
+        let npages = usize::try_from(len >> 12).map_err(|_| EINVAL)?;
+        let pins = PinnedPages::pin(addr, npages, writable)?;
+        shadow.pins.reserve(1, GFP_KERNEL)?;
+        let mut mapped = 0;
+        let mut result = Ok(());
+        while mapped < npages {
+            let Some(pfn) = pins.pfn(mapped) else {
+                result = Err(EINVAL);
+                break;
+            };
+            let at = gpa + ((mapped as u64) << 12);
+            match shadow::map(&mut shadow.pages, at, pfn << 12, writable) {
+                Ok(()) => mapped += 1,
+                Err(MapError::Exists) => {
+                    result = Err(EEXIST);
+                    break;
+                }
+                Err(MapError::BadAddress) => {
+                    result = Err(EINVAL);
+                    break;
+                }
+                Err(MapError::Alloc(e)) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if let Err(e) = result {
+            // Nothing of this call may outlive its pins, which go when
+            // `pins` is dropped on return, after the IOTLB flush.
+            for i in 0..mapped {
+                shadow::unmap(&mut shadow.pages, gpa + ((i as u64) << 12));
+            }
+            self.iotlb.lock().flush(gpa, len);
+            return Err(e);
+        }
+        shadow.pinned += npages as u64;
+        // Cannot fail: room was reserved before anything was mapped.
+        shadow.pins.push(pins, GFP_KERNEL)?;
+        Ok(())
+    }
+
     /// Translates `gpa` for `dir` and copies `buf` (within one page) from or
     /// to it with the IOTLB locked; faults once on a miss if allowed.
-    pub fn dma_page(&self, fd: &TdpFd, gpa: u64, buf: &mut [u8], dir: Dir) -> Result {
+    /// `fd` is the TDP FD of a domain that faults; `None` for a shadow one.
+    pub fn dma_page(&self, fd: Option<&TdpFd>, gpa: u64, buf: &mut [u8], dir: Dir) -> Result {
         let gfn = gpa >> 12;
         let offset = gpa & 0xfff;
         let write = dir == Dir::Write;
@@ -112,6 +287,8 @@ impl Domain {
                         inc(&self.counters.iotlb_misses);
                         match self.layout.walk(self.root, gpa, |t, i| reader.read(t, i)) {
                             Ok(leaf) if leaf.readable && (leaf.writable || !write) => {
+                                let level = u64::from(leaf.level);
+                                self.counters.last_leaf_level.store(level, Relaxed);
                                 iotlb.insert(Entry {
                                     gfn,
                                     pfn: leaf.pa >> 12,
@@ -134,9 +311,10 @@ impl Domain {
                 }
             }
             // Not mapped, or not writable: an I/O page fault.
-            if !self.fault_on_miss || faulted {
-                return Err(EFAULT);
-            }
+            let fd = match fd {
+                Some(fd) if self.fault_on_miss && !faulted => fd,
+                _ => return Err(EFAULT),
+            };
             inc(&self.counters.walk_faults);
             inc(&self.counters.faults);
             let access = if write { ACCESS_WRITE } else { ACCESS_READ };

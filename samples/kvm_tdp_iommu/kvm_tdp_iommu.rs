@@ -18,6 +18,11 @@
 //! faults the GFN in through the TDP FD and retries, like an I/O page fault,
 //! unless the attachment was made with `KTI_ATTACH_NO_FAULT`.  Host
 //! physical addresses never leave the kernel.
+//!
+//! `KTI_ATTACH_SHADOW` makes a shadow domain instead, on no TDP FD: like
+//! VFIO's type1 driver, `KTI_SHADOW_MAP` pins the VMM's memory behind a
+//! GPA range and maps it in a table of the domain's own ([`shadow`]), and
+//! DMA translates through that.  It exists for `make bench`'s comparison.
 
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
@@ -37,6 +42,7 @@ use kernel::{
 pub mod domain;
 pub mod iotlb;
 pub mod pte;
+pub mod shadow;
 
 use domain::{Dir, Domain};
 use pte::{Format, Layout};
@@ -89,7 +95,7 @@ struct KtiDma {
 struct KtiStats {
     _id: u32,
     _pad: u32,
-    _counters: [u64; 9],
+    _counters: [u64; 12],
 }
 
 const KTI_ATTACH: u32 = _IOW::<KtiAttach>(KTI_MAGIC, 0);
@@ -99,26 +105,58 @@ const KTI_INFO: u32 = _IOWR::<KtiInfo>(KTI_MAGIC, 3);
 const KTI_STATS: u32 = _IOWR::<KtiStats>(KTI_MAGIC, 4);
 const KTI_DMA_READ: u32 = _IOW::<KtiDma>(KTI_MAGIC, 5);
 const KTI_DMA_WRITE: u32 = _IOW::<KtiDma>(KTI_MAGIC, 6);
+const KTI_SHADOW_MAP: u32 = _IOW::<KtiDma>(KTI_MAGIC, 7);
 
 /// Largest DMA one ioctl does.
 const MAX_DMA: u64 = 16 << 20;
 
 const KTI_ATTACH_NO_FAULT: u32 = 1 << 0;
+const KTI_ATTACH_SHADOW: u32 = 1 << 1;
+
+const KTI_SHADOW_MAP_READONLY: u32 = 1 << 0;
 
 const KTI_ACCESS_READ: u32 = 1 << 0;
 const KTI_ACCESS_WRITE: u32 = 1 << 1;
 const KTI_ACCESS_EXEC: u32 = 1 << 2;
 
+/// A domain of an open file.
+enum Att {
+    /// Registered as the importer of a TDP FD.
+    Tdp(Attachment<Domain>),
+    /// A shadow domain, on no TDP FD.
+    Shadow(Arc<Domain>),
+}
+
+impl Att {
+    fn domain(&self) -> &Domain {
+        match self {
+            Att::Tdp(a) => a.importer(),
+            Att::Shadow(d) => d,
+        }
+    }
+
+    /// The TDP FD, or `EINVAL` for a shadow domain.
+    fn tdp(&self) -> Result<&Attachment<Domain>> {
+        match self {
+            Att::Tdp(a) => Ok(a),
+            Att::Shadow(_) => Err(EINVAL),
+        }
+    }
+}
+
 /// An open file of the device: its attachments, by id.
 #[pin_data]
 struct IommuFile {
     #[pin]
-    attachments: Mutex<KVec<Option<Attachment<Domain>>>>,
+    attachments: Mutex<KVec<Option<Att>>>,
 }
 
 impl IommuFile {
     fn attach(&self, tdp_fd: i32, flags: u32) -> Result<isize> {
-        if flags & !KTI_ATTACH_NO_FAULT != 0 {
+        if flags & !(KTI_ATTACH_NO_FAULT | KTI_ATTACH_SHADOW) != 0 {
+            return Err(EINVAL);
+        }
+        if flags & KTI_ATTACH_SHADOW != 0 && tdp_fd != -1 {
             return Err(EINVAL);
         }
         let mut attachments = self.attachments.lock();
@@ -130,6 +168,11 @@ impl IommuFile {
             }
             None => return Err(ENOSPC),
         };
+        if flags & KTI_ATTACH_SHADOW != 0 {
+            let domain = Arc::pin_init(Domain::new_shadow()?, GFP_KERNEL)?;
+            attachments[id] = Some(Att::Shadow(domain));
+            return Ok(id as isize);
+        }
         let fd = TdpFd::get(tdp_fd)?;
         let meta = fd.metadata()?;
         let mut rsvd = [[0u64; 5]; 2];
@@ -154,7 +197,7 @@ impl IommuFile {
             GFP_KERNEL,
         )?;
         let attachment = fd.attach(domain).map_err(|(e, _fd)| e)?;
-        attachments[id] = Some(attachment);
+        attachments[id] = Some(Att::Tdp(attachment));
         Ok(id as isize)
     }
 
@@ -167,7 +210,7 @@ impl IommuFile {
     }
 
     /// Runs `f` on attachment `id`, with the attachment list locked.
-    fn with<R>(&self, id: u32, f: impl FnOnce(&Attachment<Domain>) -> Result<R>) -> Result<R> {
+    fn with<R>(&self, id: u32, f: impl FnOnce(&Att) -> Result<R>) -> Result<R> {
         let attachments = self.attachments.lock();
         match attachments.get(id as usize) {
             Some(Some(attachment)) => f(attachment),
@@ -178,7 +221,7 @@ impl IommuFile {
 
 /// Copies `len` bytes between the user buffer at `buf` and guest physical
 /// `gpa` through attachment `a`, one page at a time.
-fn dma(a: &Attachment<Domain>, gpa: u64, len: u64, buf: usize, dir: Dir) -> Result<isize> {
+fn dma(a: &Att, gpa: u64, len: u64, buf: usize, dir: Dir) -> Result<isize> {
     if len == 0 || len > MAX_DMA || gpa.checked_add(len).is_none() {
         return Err(EINVAL);
     }
@@ -190,14 +233,15 @@ fn dma(a: &Attachment<Domain>, gpa: u64, len: u64, buf: usize, dir: Dir) -> Resu
         let at = gpa + done;
         let chunk = core::cmp::min(len - done, 4096 - (at & 0xfff)) as usize;
         let page = &mut bounce[..chunk];
+        let fd = a.tdp().ok().map(|a| &**a);
         match dir {
             Dir::Read => {
-                a.importer().dma_page(a, at, page, dir)?;
+                a.domain().dma_page(fd, at, page, dir)?;
                 writer.write_slice(page)?;
             }
             Dir::Write => {
                 reader.read_slice(page)?;
-                a.importer().dma_page(a, at, page, dir)?;
+                a.domain().dma_page(fd, at, page, dir)?;
             }
         }
         done += chunk as u64;
@@ -251,6 +295,7 @@ impl MiscDevice for KvmTdpIommu {
                 let access = kti_access(reader.read::<u32>()?)?;
                 let gfn = reader.read::<u64>()?;
                 file.with(id, |a| {
+                    let a = a.tdp()?;
                     a.importer().counters.faults.fetch_add(1, Relaxed);
                     a.fault(gfn, access)
                 })?;
@@ -258,20 +303,32 @@ impl MiscDevice for KvmTdpIommu {
             }
             KTI_INFO => {
                 let id = reader.read::<u32>()?;
-                let meta = file.with(id, |a| a.metadata())?;
-                writer.write(&id)?;
-                writer.write(&match meta.kind() {
-                    TableKind::Npt => 1u32,
-                    TableKind::Ept => 2u32,
+                let info = file.with(id, |a| match a {
+                    Att::Tdp(a) => {
+                        let meta = a.metadata()?;
+                        let kind = match meta.kind() {
+                            TableKind::Npt => 1u32,
+                            TableKind::Ept => 2u32,
+                        };
+                        Ok([kind, meta.levels(), meta.max_huge_level()])
+                    }
+                    // Its own table: NPT format, 4 levels, 4K leaves.
+                    Att::Shadow(_) => Ok([1, shadow::LEVELS, 1]),
                 })?;
-                writer.write(&meta.levels())?;
-                writer.write(&meta.max_huge_level())?;
+                writer.write(&id)?;
+                for v in info {
+                    writer.write(&v)?;
+                }
                 Ok(0)
             }
             KTI_STATS => {
                 let id = reader.read::<u32>()?;
                 let values = file.with(id, |a| {
-                    let c = &a.importer().counters;
+                    let d = a.domain();
+                    let c = &d.counters;
+                    let (table_pages, pinned_pages) = d
+                        .with_shadow(|s| (s.table_pages(), s.pinned_pages()))
+                        .unwrap_or((0, 0));
                     Ok([
                         c.invalidations.load(Relaxed),
                         c.whole.load(Relaxed),
@@ -282,6 +339,9 @@ impl MiscDevice for KvmTdpIommu {
                         c.iotlb_misses.load(Relaxed),
                         c.iotlb_flushes.load(Relaxed),
                         c.walk_faults.load(Relaxed),
+                        c.last_leaf_level.load(Relaxed),
+                        table_pages,
+                        pinned_pages,
                     ])
                 })?;
                 writer.write(&id)?;
@@ -306,6 +366,19 @@ impl MiscDevice for KvmTdpIommu {
                     Dir::Write
                 };
                 file.with(id, |a| dma(a, gpa, len, buf, dir))
+            }
+            KTI_SHADOW_MAP => {
+                let id = reader.read::<u32>()?;
+                let flags = reader.read::<u32>()?;
+                let gpa = reader.read::<u64>()?;
+                let len = reader.read::<u64>()?;
+                let addr = reader.read::<u64>()? as usize;
+                if flags & !KTI_SHADOW_MAP_READONLY != 0 {
+                    return Err(EINVAL);
+                }
+                let writable = flags & KTI_SHADOW_MAP_READONLY == 0;
+                file.with(id, |a| a.domain().shadow_map(gpa, len, addr, writable))?;
+                Ok(0)
             }
             _ => Err(ENOTTY),
         }

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! User pages pinned for DMA.
+//!
+//! What VFIO's type1 IOMMU driver does with the guest memory of a VM:
+//! `pin_user_pages_fast()` with `FOLL_LONGTERM` takes a pin on each page of
+//! a range of the caller's address space, so that it can be mapped for a
+//! device and is neither freed, migrated nor swapped until unpinned.
+//!
+//! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h)
+
+use crate::{
+    alloc::{flags::GFP_KERNEL, KVVec},
+    bindings,
+    error::{code::*, Error, Result},
+};
+
+/// Size of a page.
+const PAGE_SIZE: usize = 1 << 12;
+
+/// Pages pinned at most per `pin_user_pages_fast()` call.
+const CHUNK: usize = 1 << 16;
+
+/// A range of the current task's user pages, pinned until dropped.
+pub struct PinnedPages {
+    /// The pinned pages; `pages[i]` backs the `i`th page of the range.
+    pages: KVVec<*mut bindings::page>,
+    /// Pinned for writing: unpinning marks them dirty.
+    writable: bool,
+}
+
+// SAFETY: `PinnedPages` only holds pins, which any task may drop, and reads
+// the pages' PFNs, which do not change while pinned.
+unsafe impl Send for PinnedPages {}
+
+// SAFETY: `&PinnedPages` only allows reading PFNs.
+unsafe impl Sync for PinnedPages {}
+
+impl PinnedPages {
+    /// Pins `npages` pages of the current task's memory from user address
+    /// `addr` (page aligned), for writing too if `writable`.
+    ///
+    /// Fails with `EINVAL` for an unaligned or empty range, `ENOMEM`, or
+    /// the error of the first page that cannot be pinned (e.g. `EFAULT`).
+    pub fn pin(addr: usize, npages: usize, writable: bool) -> Result<Self> {
+        if addr % PAGE_SIZE != 0 || npages == 0 || npages > i32::MAX as usize {
+            return Err(EINVAL);
+        }
+        addr.checked_add(npages * PAGE_SIZE).ok_or(EINVAL)?;
+        let mut this = Self {
+            pages: KVVec::with_capacity(npages, GFP_KERNEL)?,
+            writable,
+        };
+        let mut flags = bindings::FOLL_LONGTERM;
+        if writable {
+            flags |= bindings::FOLL_WRITE;
+        }
+        while this.pages.len() < npages {
+            let done = this.pages.len();
+            let n = core::cmp::min(npages - done, CHUNK);
+            let spare = this.pages.spare_capacity_mut();
+            // SAFETY: `spare` has room for at least `n` page pointers, and
+            // the range starting at `addr + done * PAGE_SIZE` is a user
+            // range of the current task (pinning checks the rest).
+            let ret = unsafe {
+                bindings::pin_user_pages_fast(
+                    addr + done * PAGE_SIZE,
+                    n as i32,
+                    flags,
+                    spare.as_mut_ptr().cast(),
+                )
+            };
+            if ret <= 0 {
+                // Dropping `this` unpins what was pinned so far.
+                return Err(if ret < 0 { Error::from_errno(ret) } else { EFAULT });
+            }
+            // SAFETY: `pin_user_pages_fast()` stored `ret` (at most `n`)
+            // pinned page pointers at the start of `spare`.
+            unsafe { this.pages.set_len(done + ret as usize) };
+        }
+        Ok(this)
+    }
+
+    /// The number of pages pinned.
+    pub fn len(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Whether no page is pinned (never, for a successful `pin`).
+    pub fn is_empty(&self) -> bool {
+        self.pages.is_empty()
+    }
+
+    /// The page frame number of the `i`th page, if `i` is in range.
+    pub fn pfn(&self, i: usize) -> Option<u64> {
+        let page = *self.pages.get(i)?;
+        // SAFETY: `page` is pinned, hence a valid struct page.
+        Some(unsafe { bindings::page_to_pfn(page) } as u64)
+    }
+}
+
+impl Drop for PinnedPages {
+    fn drop(&mut self) {
+        if self.pages.is_empty() {
+            return;
+        }
+        // SAFETY: every pointer in `pages` holds one pin taken by
+        // `pin_user_pages_fast()`, dropped here exactly once.
+        unsafe {
+            bindings::unpin_user_pages_dirty_lock(
+                self.pages.as_mut_ptr(),
+                self.pages.len() as _,
+                self.writable,
+            )
+        };
+    }
+}
