@@ -98,8 +98,11 @@ check)
 	step kmemleak_clean kmemleak_scan
 	;;
 demo)
-	load_modules && "$OUT/samples/demo" "$@"
-	unload_modules
+	if load_modules; then
+		# Its report on the console as is; its verdict as a TAP line.
+		if "$OUT/samples/demo" "$@"; then tap ok demo; else tap not-ok demo; fi
+		unload_modules
+	fi
 	;;
 kvm-selftests*)
 	# KVM's own selftests: $1 is the directory with the binaries and

@@ -105,6 +105,22 @@ static inline __u64 tdp_fd_stat(const char *name)
 	return v;
 }
 
+/*
+ * Serves a KVM_HC_MAP_GPA_RANGE exit (seed 004's flow): converts the range
+ * to private or shared as the guest asked, and lets the hypercall succeed.
+ */
+static inline void handle_map_gpa_range(struct kvm_vm *vm, struct kvm_run *run)
+{
+	uint64_t gpa = run->hypercall.args[0];
+	uint64_t size = run->hypercall.args[1] * 4096;
+
+	if (run->hypercall.args[2] & KVM_MAP_GPA_RANGE_ENCRYPTED)
+		vm_mem_set_private(vm, gpa, size);
+	else
+		vm_mem_set_shared(vm, gpa, size);
+	run->hypercall.ret = 0;
+}
+
 /* Runs @vcpu until its next ucall, which must be @want (SYNC or DONE). */
 static inline void vcpu_run_expect(struct kvm_vcpu *vcpu, uint64_t want)
 {
