@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Boot the test kernel under QEMU TCG with virtme-ng and run
-# selftests/vm-run.sh MODE inside it.  Results land in out/MODE/: the guest's
+# selftests/vm-run.sh MODE inside it.  Results land in out/MODE/ (or
+# $KTDP_RESULTS): the guest's
 # TAP (tap.txt), its dmesg (dmesg.log), kmemleak report and the full serial
 # console (console.log, which also holds the log of a guest that died).
 #
@@ -13,7 +14,8 @@ source "$(dirname "$0")/env.sh"
 
 mode=${1:?usage: vm.sh check|demo|bench|kvm-selftests [args]}
 shift
-res=$KTDP_ROOT/out/$mode
+# KTDP_RESULTS: another results directory, for a second VM running at once.
+res=${KTDP_RESULTS:-$KTDP_ROOT/out/$mode}
 rm -rf "$res"
 mkdir -p "$res"
 
