@@ -268,6 +268,9 @@ static void test_device(const struct importer_dev *d)
 	kvm_vm_free(vm);
 	TEST_ASSERT(!ioctl(dev, KTI_INFO, &info), "KTI_INFO after VM close: %s",
 		    strerror(errno));
+	/* Its memslots went with it: nothing left to fault. */
+	TEST_ASSERT_EQ(kti_fault(dev, id, DATA_GPA + 3 * 4096, KTI_ACCESS_READ),
+		       -ENOENT);
 	TEST_ASSERT_EQ(tdp_fd_debugfs_dirs(NULL, 0), 1);
 
 	/* The last reference goes: the object is gone. */
