@@ -26,9 +26,11 @@ for p in $(ktdp_series); do
 		"$KTDP_ROOT/$p") || rc=1
 done
 
-# The project's own C sources, as files.  exports.c exports symbols defined
-# in Rust, which checkpatch cannot see, hence its one ignored type.
-for f in $(git ls-files '*.c' '*.h' | grep -v '^selftests/\|^samples/demo.c$'); do
+# The project's own kernel C sources, as files (the userspace tests, bench
+# and demo follow the KVM selftests' style instead).  exports.c exports
+# symbols defined in Rust, which checkpatch cannot see, hence its one
+# ignored type.
+for f in $(git ls-files '*.c' '*.h' | grep -v '^selftests/\|^bench/\|^samples/demo.c$'); do
 	ignore=
 	[ "$f" = drivers/kvm_tdp_fd/exports.c ] && ignore="--ignore EXPORT_SYMBOL"
 	(cd /tmp && "$KDIR/scripts/checkpatch.pl" --strict --quiet --no-tree \

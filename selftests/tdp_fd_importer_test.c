@@ -284,6 +284,60 @@ static void test_device(const struct importer_dev *d)
 			      d->path);
 }
 
+/*
+ * Several importers on one TDP FD, of both kinds (three C ones, one Rust):
+ * each gets each report exactly once, with the same range; a detached one
+ * gets no more.
+ */
+static void test_fanout(void)
+{
+	struct kvm_vm *vm = vm_create_barebones();
+	int cdev = open("/dev/kvm_tdp_importer_c", O_RDWR);
+	int rdev = open("/dev/kvm_tdp_iommu", O_RDWR);
+	const __u32 rw = KTI_ACCESS_READ | KTI_ACCESS_WRITE;
+	struct kti_stats s;
+	__u32 cid[3], rid;
+	char *hva;
+	int tdp, i;
+
+	TEST_ASSERT(cdev >= 0 && rdev >= 0, "open importers: %s", strerror(errno));
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, DATA_GPA,
+				    DATA_SLOT, DATA_PAGES, 0);
+	hva = addr_gpa2hva(vm, DATA_GPA);
+	TEST_ASSERT(!madvise(hva, DATA_PAGES * 4096, MADV_NOHUGEPAGE), "madvise");
+	tdp = tdp_fd_create(vm);
+	for (i = 0; i < 3; i++)
+		cid[i] = kti_attach(cdev, tdp, 0);
+	rid = kti_attach(rdev, tdp, 0);
+	TEST_ASSERT_EQ(tdp_fd_stat("importers"), 4);
+
+	TEST_ASSERT_EQ(kti_fault(rdev, rid, DATA_GPA + 4096, rw), 0);
+	TEST_ASSERT(!madvise(hva + 4096, 4096, MADV_DONTNEED), "madvise");
+	for (i = 0; i < 4; i++) {
+		s = i < 3 ? kti_stats(cdev, cid[i]) : kti_stats(rdev, rid);
+		TEST_ASSERT_EQ(s.invalidations, 1);
+		TEST_ASSERT_EQ(s.last_start, DATA_GPA + 4096);
+		TEST_ASSERT_EQ(s.last_size, 4096);
+	}
+	TEST_ASSERT_EQ(tdp_fd_stat("deliveries"), 4);
+
+	/* One goes; the others keep hearing, once each. */
+	TEST_ASSERT(!ioctl(cdev, KTI_DETACH, &cid[1]), "KTI_DETACH");
+	TEST_ASSERT_EQ(kti_fault(cdev, cid[0], DATA_GPA + 2 * 4096, rw), 0);
+	TEST_ASSERT(!madvise(hva + 2 * 4096, 4096, MADV_DONTNEED), "madvise");
+	TEST_ASSERT_EQ(kti_stats(cdev, cid[0]).invalidations, 2);
+	TEST_ASSERT_EQ(kti_stats(cdev, cid[2]).invalidations, 2);
+	TEST_ASSERT_EQ(kti_stats(rdev, rid).invalidations, 2);
+	TEST_ASSERT_EQ(tdp_fd_stat("deliveries"), 7);
+
+	close(rdev);	/* detaches the Rust one */
+	TEST_ASSERT_EQ(tdp_fd_stat("importers"), 2);
+	close(cdev);
+	close(tdp);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("fan-out: 3 C and 1 Rust importers, each report exactly once; none after detach\n");
+}
+
 int main(void)
 {
 	static const struct importer_dev devs[] = {
@@ -295,8 +349,9 @@ int main(void)
 	/* Missing support is a failure here, not a skip. */
 	TEST_ASSERT(kvm_has_cap(KVM_CAP_TDP_FD), "KVM_CAP_TDP_FD missing");
 	ksft_print_header();
-	ksft_set_plan(12);
+	ksft_set_plan(13);
 	for (i = 0; i < ARRAY_SIZE(devs); i++)
 		test_device(&devs[i]);
+	test_fanout();
 	ksft_finished();
 }
