@@ -15,7 +15,7 @@ fn e(gfn: u64) -> Entry {
 
 #[test]
 fn flush_exact_range() {
-    let mut t = Iotlb::new();
+    let mut t = Iotlb::with_slots(vec![None; IOTLB_SIZE]);
     for gfn in 0x40000..0x40010 {
         t.insert(e(gfn));
     }
@@ -51,7 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #[test]
     fn behaves_like_a_direct_mapped_model(ops in proptest::collection::vec(op(), 1..200)) {
-        let mut t = Iotlb::new();
+        let mut t = Iotlb::with_slots(vec![None; IOTLB_SIZE]);
         let mut model: HashMap<usize, Entry> = HashMap::new();
         for op in ops {
             match op {

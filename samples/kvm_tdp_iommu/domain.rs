@@ -18,7 +18,7 @@
 //! mutex serializes mappings and ranks above `iotlb`.
 
 use crate::{
-    iotlb::{Entry, Iotlb},
+    iotlb::{Entry, Iotlb, Slot, IOTLB_SIZE},
     pte::{Layout, WalkError, ENTRIES},
     shadow::{self, MapError, Store},
 };
@@ -59,6 +59,13 @@ pub struct Counters {
     pub walk_faults: AtomicU64,
     /// Level of the leaf the last walk found (1: 4K, 2: 2M, 3: 1G).
     pub last_leaf_level: AtomicU64,
+}
+
+/// An empty IOTLB, its slots on the heap.
+fn new_iotlb() -> Result<Iotlb<KVec<Slot>>> {
+    Ok(Iotlb::with_slots(KVec::from_elem(
+        None, IOTLB_SIZE, GFP_KERNEL,
+    )?))
 }
 
 /// The pages of a shadow table: kernel pages, and which entry links which.
@@ -153,7 +160,7 @@ pub struct Domain {
     fault_on_miss: bool,
     /// Cached translations.
     #[pin]
-    iotlb: SpinLock<Iotlb>,
+    iotlb: SpinLock<Iotlb<KVec<Slot>>>,
     /// A shadow domain's table; `None` for a domain on a TDP FD.
     #[pin]
     shadow: Mutex<Option<Shadow>>,
@@ -172,15 +179,16 @@ pub enum Dir {
 
 impl Domain {
     /// A domain for a table with `layout` rooted at `root`, nothing cached.
-    pub fn new(layout: Layout, root: u64, fault_on_miss: bool) -> impl PinInit<Self> {
-        pin_init!(Domain {
+    pub fn new(layout: Layout, root: u64, fault_on_miss: bool) -> Result<impl PinInit<Self>> {
+        let iotlb = new_iotlb()?;
+        Ok(pin_init!(Domain {
             layout,
             root,
             fault_on_miss,
-            iotlb <- new_spinlock!(Iotlb::new(), "kvm_tdp_iommu:iotlb"),
+            iotlb <- new_spinlock!(iotlb, "kvm_tdp_iommu:iotlb"),
             shadow <- new_mutex!(None, "kvm_tdp_iommu:shadow"),
             counters: Counters::default(),
-        })
+        }))
     }
 
     /// A shadow domain: an empty table of its own, filled by
@@ -188,11 +196,12 @@ impl Domain {
     pub fn new_shadow() -> Result<impl PinInit<Self>> {
         let pages = Pages::new()?;
         let root = pages.pa(0);
+        let iotlb = new_iotlb()?;
         Ok(pin_init!(Domain {
             layout: shadow::layout(),
             root,
             fault_on_miss: false,
-            iotlb <- new_spinlock!(Iotlb::new(), "kvm_tdp_iommu:iotlb"),
+            iotlb <- new_spinlock!(iotlb, "kvm_tdp_iommu:iotlb"),
             shadow <- new_mutex!(
                 Some(Shadow { pages, pins: KVec::new(), pinned: 0 }),
                 "kvm_tdp_iommu:shadow"

@@ -23,23 +23,25 @@ pub struct Entry {
     pub writable: bool,
 }
 
-/// The cache.
-pub struct Iotlb {
-    slots: [Option<Entry>; IOTLB_SIZE],
+/// One slot of the cache.
+pub type Slot = Option<Entry>;
+
+/// The cache, over `IOTLB_SIZE` slots of storage `S` (a heap allocation
+/// in the kernel: 4 KiB and more do not belong on a kernel stack).
+pub struct Iotlb<S> {
+    slots: S,
 }
 
-impl Default for Iotlb {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Iotlb {
-    /// An empty IOTLB.
-    pub const fn new() -> Self {
-        Self {
-            slots: [None; IOTLB_SIZE],
-        }
+impl<S: core::ops::DerefMut<Target = [Slot]>> Iotlb<S> {
+    /// An IOTLB over `slots`, emptied.
+    ///
+    /// # Panics
+    ///
+    /// If `slots` does not hold exactly `IOTLB_SIZE` slots.
+    pub fn with_slots(mut slots: S) -> Self {
+        assert_eq!(slots.len(), IOTLB_SIZE);
+        slots.fill(None);
+        Self { slots }
     }
 
     fn slot(gfn: u64) -> usize {

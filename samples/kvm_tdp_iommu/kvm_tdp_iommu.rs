@@ -193,7 +193,7 @@ impl IommuFile {
         };
         let fault_on_miss = flags & KTI_ATTACH_NO_FAULT == 0;
         let domain = Arc::pin_init(
-            Domain::new(layout, meta.root_hpa(), fault_on_miss),
+            Domain::new(layout, meta.root_hpa(), fault_on_miss)?,
             GFP_KERNEL,
         )?;
         let attachment = fd.attach(domain).map_err(|(e, _fd)| e)?;
