@@ -11,6 +11,7 @@
 #   make host-test   cargo test of the pure-logic Rust on the host
 #   make lint        rustfmt --check, clippy (CLIPPY=1), checkpatch --strict
 #   make fmt         rustfmt every Rust file in place
+#   make bench       the cost of sharing the TDP, in the VM: bench/results/
 #   make kvm-selftests       the tree's KVM selftests on the patched kernel,
 #                            compared with make kvm-selftests-base
 
@@ -26,7 +27,7 @@ KDIR ?= $(KTDP_CACHE)/linux
 export KTDP_CACHE KDIR
 
 .PHONY: all deps kernel modules selftests host-test check run lint fmt clean kvm-selftests \
-	kvm-selftests-base
+	kvm-selftests-base bench
 
 all: modules selftests
 
@@ -50,6 +51,9 @@ check:
 
 run: modules selftests
 	@bash scripts/vm.sh demo
+
+bench: deps
+	@bash scripts/bench.sh
 
 lint: kernel
 	@mkdir -p out && bash scripts/lint.sh

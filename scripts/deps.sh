@@ -73,6 +73,14 @@ if [ ! -f "$stamp" ] || [ ! -x "$KTDP_VENV/bin/vng" ]; then
 	touch "$stamp"
 fi
 
+# make bench plots with matplotlib, in the same venv.
+stamp=$KTDP_TOOLS/.matplotlib-$KTDP_MATPLOTLIB
+if [ ! -f "$stamp" ]; then
+	ktdp_log "pip: installing matplotlib $KTDP_MATPLOTLIB"
+	"$KTDP_VENV/bin/pip" install -q "matplotlib==$KTDP_MATPLOTLIB"
+	touch "$stamp"
+fi
+
 # A kernel build wants these exact tools; fail here rather than half-way in.
 rustc --version | grep -q '^rustc 1\.85' || ktdp_die "rustc is not 1.85: $(command -v rustc)"
 bindgen --version | grep -q "$KTDP_BINDGEN" || ktdp_die "bindgen is not $KTDP_BINDGEN"

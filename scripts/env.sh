@@ -17,6 +17,7 @@ KTDP_RUST_DEB=1.85.0+dfsg3-1~deb12u3
 KTDP_BINDGEN=0.69.5
 KTDP_VIRTIOFSD=1.14.0
 KTDP_VIRTME_NG=1.42
+KTDP_MATPLOTLIB=3.9.2
 
 # Debian's rustc-web and its rust-src must win over rustup's toolchain, which
 # has no rust-src and cannot build the kernel's Rust code.

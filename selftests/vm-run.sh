@@ -7,6 +7,8 @@
 #                             the TESTs named), unload, scan kmemleak; TAP on
 #                             stdout and RESULTS/tap.txt
 #   vm-run.sh demo RESULTS    load the modules and run the demo
+#   vm-run.sh bench RESULTS quick|full [PERF_BIN BASE_MODULES ROUNDS]
+#                             the benchmark (bench/)
 #
 # Every step is a TAP test point: a module that fails to load or unload is a
 # failure, never a skip.  The host (scripts/check.sh) adds the verdict on the
@@ -102,6 +104,19 @@ demo)
 		# Its report on the console as is; its verdict as a TAP line.
 		if "$OUT/samples/demo" "$@"; then tap ok demo; else tap not-ok demo; fi
 		unload_modules
+	fi
+	;;
+bench)
+	# make bench: $1 quick|full, $2 KVM's perf selftests, $3 the unpatched
+	# KVM's module tree, $4 rounds.  CSV in RESULTS/*.csv.
+	echo "TAP version 13"
+	if load_modules; then
+		step tdp_fd_bench sh -c "'$OUT/bench-bin/tdp_fd_bench' $1 >'$res/tdp_fd_bench.csv'"
+		unload_modules
+	fi
+	if [ -n "${2:-}" ]; then
+		mkdir -p "$res/kvmperf"
+		step kvm_perf sh -c "bash '$ROOT/bench/kvm_perf.sh' '$2' '$KDIR/_modinst' '$3' '$4' '$res/kvmperf' >'$res/kvmperf.csv'"
 	fi
 	;;
 kvm-selftests*)

@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""make bench, on the host: turn the VM's CSV into the results.
+
+Reads the rows tdp_fd_bench and kvm_perf.sh printed in the VM and writes,
+to the results directory: bench.csv (all rows), bench.md (the tables the
+README shows, with each ratio against its target) and bench.png (the
+plots).  Every figure is a ratio of two measurements from the same run, or
+a count.
+
+Usage: report.py RESULTS_DIR MACHINE_DESCRIPTION CSV...
+"""
+
+import csv
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def load(paths):
+    rows = []
+    for p in paths:
+        if not Path(p).exists():
+            continue
+        with open(p) as f:
+            for r in csv.reader(f):
+                # The selftests library prints a line of its own first.
+                if len(r) != 5 or r[0] == "item":
+                    continue
+                item, case, x, value, unit = r
+                rows.append((item, case, int(x), float(value), unit))
+    return rows
+
+
+def slope(xs, ys):
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
+
+
+def verdict(ratio, target):
+    return "met" if ratio <= target else "**missed**"
+
+
+def tables(rows):
+    out = []
+    by = defaultdict(dict)
+    for item, case, x, value, unit in rows:
+        by[item][(case, x)] = value
+
+    inval = by["inval"]
+    if inval:
+        counts = [0, 1, 4, 16, 64]
+        out += ["### 1. Invalidation: madvise(MADV_DONTNEED) of N mapped 4K pages (median, µs)", "",
+                "| N pages | no export | 0 importers | 1 | 4 | 16 | 64 | 1 imp. / 0 imp. (target ≤ 1.05) "
+                "| export / no export | slope per importer |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for n in sorted({x for _, x in inval}):
+            ne = inval.get(("no-export", n))
+            v = [inval.get((f"importers={c}", n)) for c in counts]
+            if ne is None or None in v:
+                continue
+            r1 = v[1] / v[0]
+            s = slope(counts, v)
+            out.append(f"| {n} | {ne:.0f} | " + " | ".join(f"{t:.0f}" for t in v) +
+                       f" | {r1:.3f} ({verdict(r1, 1.05)}) | {v[0] / ne:.2f} | "
+                       f"{s:+.2f} µs ({s / v[0] * 100:+.2f}%) |")
+        out.append("")
+
+    fault = by["fault"]
+    if fault:
+        out += ["### 2. Fault throughput: time per page, importer fault vs the vCPU path (KVM_PRE_FAULT_MEMORY)", "",
+                "| page size | pages | vCPU path (µs) | importer (µs) | importer / vCPU (target ≤ 1.2) |",
+                "|---|---:|---:|---:|---:|"]
+        for size in ("4K", "2M"):
+            for (case, n), v in sorted(fault.items()):
+                if case != f"vcpu-{size}":
+                    continue
+                i = fault.get((f"importer-{size}", n))
+                if i is None:
+                    continue
+                r = i / v
+                out.append(f"| {size} | {n} | {v:.1f} | {i:.1f} | {r:.2f} ({verdict(r, 1.2)}) |")
+        out.append("")
+
+    pt = by["ptmem"]
+    if pt:
+        out += ["### 3. Page-table memory of a fully mapped guest (4K pages)", "",
+                "| guest | KVM's table | added by sharing (target 0) | added by a shadow table "
+                "| shadow / KVM's | pinned by the shadow |",
+                "|---:|---:|---:|---:|---:|---:|"]
+        for mib in sorted({x for _, x in pt}):
+            k = pt.get(("kvm-table", mib))
+            sh = pt.get(("shared-added", mib))
+            sd = pt.get(("shadow-added", mib))
+            pin = pt.get(("shadow-pinned", mib))
+            if None in (k, sh, sd, pin):
+                continue
+            out.append(f"| {mib} MiB | {k:.0f} KiB | {sh:.0f} KiB ({'met' if sh == 0 else '**missed**'}) "
+                       f"| {sd:.0f} KiB | {sd / k:.2f} | {pin / 1024:.0f} MiB |")
+        out.append("")
+
+    dma = by["dma"]
+    if dma:
+        warm = dma.get(("shared-warm", 64))
+        out += ["### 4. DMA translation: one 8-byte importer read (median ns per read, ioctl included)", "",
+                "| case | pages | ns | / shared warm |", "|---|---:|---:|---:|"]
+        names = {"shared-warm": "shared table, IOTLB warm", "shared-cold": "shared table, IOTLB cold (walk)",
+                 "shadow-warm": "shadow table, IOTLB warm", "shadow-cold": "shadow table, IOTLB cold (walk)",
+                 "shared-fault": "shared table, never mapped (I/O page fault)"}
+        for (case, n), v in dma.items():
+            out.append(f"| {names.get(case, case)} | {n} | {v:.0f} | {v / warm:.2f} |")
+        out.append("")
+
+    perf = defaultdict(lambda: defaultdict(list))
+    for item, case, x, value, unit in rows:
+        if item == "kvmperf":
+            test_metric, variant = case.rsplit(":", 1)
+            perf[test_metric][variant].append(value)
+    if perf:
+        out += ["### 6. KVM's own perf selftests with nothing exported: patched / unpatched modules (median s)", "",
+                "| test: metric | rounds | unpatched | patched | patched / unpatched (target ≤ 1.01) |",
+                "|---|---:|---:|---:|---:|"]
+        for tm in sorted(perf):
+            b, p = perf[tm].get("base"), perf[tm].get("patched")
+            if not b or not p:
+                continue
+            mb, mp = statistics.median(b), statistics.median(p)
+            r = mp / mb if mb else float("nan")
+            out.append(f"| {tm} | {len(p)} | {mb:.4f} | {mp:.4f} | {r:.3f} ({verdict(r, 1.01)}) |")
+        out.append("")
+    return "\n".join(out)
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by = defaultdict(dict)
+    for item, case, x, value, unit in rows:
+        by[item][(case, x)] = value
+    fig, ax = plt.subplots(2, 2, figsize=(12, 9))
+
+    a = ax[0][0]
+    counts = [0, 1, 4, 16, 64]
+    for n in sorted({x for _, x in by["inval"]}):
+        v = [by["inval"].get((f"importers={c}", n)) for c in counts]
+        if None in v:
+            continue
+        a.plot(counts, [t / v[0] for t in v], marker="o", label=f"{n} pages")
+    a.axhline(1.05, color="grey", linestyle=":", label="target for 1 importer")
+    a.set_xscale("symlog", linthresh=1)
+    a.set_xlim(-0.3, 80)
+    a.set_xlabel("importers")
+    a.set_ylabel("zap time / zap time with 0 importers")
+    a.set_title("1. invalidation fan-out")
+    a.legend()
+
+    a = ax[0][1]
+    labels, vals = [], []
+    for size in ("4K", "2M"):
+        for (case, n), v in by["fault"].items():
+            if case == f"vcpu-{size}" and (f"importer-{size}", n) in by["fault"]:
+                labels.append(size)
+                vals.append(by["fault"][(f"importer-{size}", n)] / v)
+    a.bar(labels, vals)
+    a.axhline(1.2, color="grey", linestyle=":", label="target")
+    a.set_ylabel("importer fault / vCPU fault, per page")
+    a.set_title("2. fault throughput")
+    a.legend()
+
+    a = ax[1][0]
+    sizes = sorted({x for _, x in by["ptmem"]})
+    for case, label in (("kvm-table", "KVM's table"), ("shared-added", "added by sharing"),
+                        ("shadow-added", "added by a shadow table")):
+        pts = [(s, by["ptmem"][(case, s)]) for s in sizes if (case, s) in by["ptmem"]]
+        a.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+    a.set_xlabel("guest MiB (all mapped, 4K)")
+    a.set_ylabel("page-table KiB")
+    a.set_title("3. page-table memory")
+    a.legend()
+
+    a = ax[1][1]
+    warm = by["dma"].get(("shared-warm", 64))
+    cases = [c for c in ("shared-warm", "shared-cold", "shadow-warm", "shadow-cold", "shared-fault")
+             if any(k[0] == c for k in by["dma"])]
+    a.bar(cases, [next(v for k, v in by["dma"].items() if k[0] == c) / warm for c in cases])
+    a.set_ylabel("time per read / shared, IOTLB warm")
+    a.set_title("4. DMA translation")
+    a.tick_params(axis="x", labelrotation=20)
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main():
+    res = Path(sys.argv[1])
+    machine = sys.argv[2]
+    rows = load(sys.argv[3:])
+    if not rows:
+        sys.exit("report: no rows")
+    res.mkdir(parents=True, exist_ok=True)
+    with open(res / "bench.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["item", "case", "x", "value", "unit"])
+        w.writerows(rows)
+    md = f"Measured on: {machine}\n\n" + tables(rows)
+    (res / "bench.md").write_text(md)
+    plot(rows, res / "bench.png")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * make bench, the in-VM part: the cost of sharing the TDP with importers,
+ * measured side by side in one run.  Absolute times under QEMU TCG mean
+ * little; every figure that matters is a ratio of two measurements taken
+ * here, interleaved so that drift hits both sides alike, or a count.
+ *
+ *   inval   host zap (madvise(MADV_DONTNEED) of N 4K pages, the mmu
+ *           notifier path) with no TDP FD, and with a TDP FD and 0, 1, 4,
+ *           16 and 64 importers (the C sample, one attachment each)
+ *   fault   importer fault per page against KVM_PRE_FAULT_MEMORY per page
+ *           (the vCPU's fault path), on identical fresh VMs, 4K and 2M
+ *   ptmem   page-table memory of a fully mapped guest: KVM's own table, what
+ *           exporting and attaching adds (SecPageTables), and what a shadow
+ *           domain (pinned copy, as VFIO type1) allocates
+ *   dma     importer DMA reads (8 bytes): IOTLB warm, IOTLB cold (table
+ *           walk), the same on a shadow domain, and first touch (I/O page
+ *           fault)
+ *
+ * Output: CSV rows "item,case,x,value,unit" on stdout after a header, and
+ * progress on stderr.  Usage: tdp_fd_bench [quick]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "ucall_common.h"
+#include "tdp_fd_util.h"
+
+#define GPA		0x100000000ULL	/* 4G: 1G-aligned, above slot 0 */
+#define SLOT		1
+#define MAX_IMP		64
+
+static bool quick;
+static int cdev, idev;
+
+static void guest_code(void)
+{
+	GUEST_DONE();
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t median(uint64_t *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void row(const char *item, const char *c, uint64_t x, double value,
+		const char *unit)
+{
+	printf("%s,%s,%llu,%.6g,%s\n", item, c, (unsigned long long)x, value, unit);
+	fflush(stdout);
+}
+
+static void progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "bench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+}
+
+/* A VM with one vCPU and a slot of @pages at GPA, 4K- or THP-backed. */
+static struct kvm_vm *bench_vm(struct kvm_vcpu **vcpu, uint64_t pages, bool thp)
+{
+	struct kvm_vm *vm = vm_create_with_one_vcpu(vcpu, guest_code);
+
+	vm_userspace_mem_region_add(vm, thp ? VM_MEM_SRC_ANONYMOUS_THP :
+				    VM_MEM_SRC_ANONYMOUS, GPA, SLOT, pages, 0);
+	if (!thp)
+		TEST_ASSERT(!madvise(addr_gpa2hva(vm, GPA), pages * 4096,
+				     MADV_NOHUGEPAGE), "madvise");
+	return vm;
+}
+
+/* KVM_PRE_FAULT_MEMORY of [gpa, gpa + size): the vCPU's fault path. */
+static void prefault(struct kvm_vcpu *vcpu, uint64_t gpa, uint64_t size)
+{
+	struct kvm_pre_fault_memory r = { .gpa = gpa, .size = size };
+	int ret;
+
+	do {
+		ret = ioctl(vcpu->fd, KVM_PRE_FAULT_MEMORY, &r);
+	} while (r.size && (!ret || errno == EINTR || errno == EAGAIN));
+	TEST_ASSERT(!r.size, "KVM_PRE_FAULT_MEMORY: %s", strerror(errno));
+}
+
+static long sec_page_tables_kb(void)
+{
+	char line[128];
+	long kb = -1;
+	FILE *f = fopen("/proc/sys/vm/stat_refresh", "w");
+
+	/* Fold the per-CPU counter deltas first: exact numbers. */
+	TEST_ASSERT(f && fputs("1", f) >= 0 && !fclose(f), "stat_refresh");
+	f = fopen("/proc/meminfo", "r");
+
+	TEST_ASSERT(f, "/proc/meminfo");
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "SecPageTables: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	TEST_ASSERT(kb >= 0, "no SecPageTables");
+	return kb;
+}
+
+/* An export of @vm with @n C-sample importers; -1 importers: no export. */
+struct exp {
+	int tdp;
+	int n;
+	__u32 ids[MAX_IMP];
+};
+
+static void exp_open(struct exp *e, struct kvm_vm *vm, int n)
+{
+	int i;
+
+	e->n = n;
+	e->tdp = n < 0 ? -1 : tdp_fd_create(vm);
+	for (i = 0; i < n; i++)
+		e->ids[i] = kti_attach(cdev, e->tdp, 0);
+}
+
+static void exp_close(struct exp *e)
+{
+	int i;
+
+	for (i = 0; i < e->n; i++)
+		TEST_ASSERT(!ioctl(cdev, KTI_DETACH, &e->ids[i]), "KTI_DETACH");
+	if (e->tdp >= 0)
+		close(e->tdp);
+}
+
+/*
+ * 1. Invalidation: the time of madvise(MADV_DONTNEED) of @npages mapped
+ * pages, for each importer count, interleaved, median of @reps.
+ */
+static void bench_inval(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
+			uint64_t npages, int reps)
+{
+	static const int counts[] = { -1, 0, 1, 4, 16, 64 };
+	const int nc = ARRAY_SIZE(counts);
+	uint64_t *t = calloc(nc * reps, sizeof(*t));
+	char *hva = addr_gpa2hva(vm, GPA);
+	uint64_t len = npages * 4096;
+	int r, c;
+
+	TEST_ASSERT(t, "calloc");
+	for (r = 0; r < reps; r++) {
+		for (c = 0; c < nc; c++) {
+			struct exp e;
+			uint64_t t0;
+
+			exp_open(&e, vm, counts[c]);
+			prefault(vcpu, GPA, len);
+			t0 = now_ns();
+			TEST_ASSERT(!madvise(hva, len, MADV_DONTNEED), "madvise");
+			t[c * reps + r] = now_ns() - t0;
+			if (counts[c] > 0) {
+				struct kti_stats s = kti_stats(cdev, e.ids[counts[c] - 1]);
+
+				/* Each importer heard of it, once. */
+				TEST_ASSERT_EQ(s.invalidations, 1);
+			}
+			exp_close(&e);
+		}
+	}
+	for (c = 0; c < nc; c++) {
+		char name[32];
+
+		if (counts[c] < 0)
+			snprintf(name, sizeof(name), "no-export");
+		else
+			snprintf(name, sizeof(name), "importers=%d", counts[c]);
+		row("inval", name, npages, median(&t[c * reps], reps) / 1e3, "us");
+	}
+	free(t);
+}
+
+/*
+ * 2. Faults: per-page time of the importer's fault against the vCPU path
+ * (KVM_PRE_FAULT_MEMORY), on identical fresh VMs with a TDP FD each;
+ * @page is 4K or 2M, @n pages.
+ */
+static void bench_fault(uint64_t page, uint64_t n, int reps)
+{
+	uint64_t ti[8], tv[8];
+	int r;
+
+	for (r = 0; r < reps; r++) {
+		int m;
+
+		for (m = 0; m < 2; m++) {
+			struct kvm_vcpu *vcpu;
+			struct kvm_vm *vm = bench_vm(&vcpu, n * page / 4096,
+						     page > 4096);
+			struct exp e;
+			uint64_t t0, i;
+
+			/*
+			 * Allocate the memory first: both paths then map the
+			 * same present pages, and neither pays for zeroing.
+			 */
+			memset(addr_gpa2hva(vm, GPA), 1, n * page);
+			exp_open(&e, vm, m);
+			t0 = now_ns();
+			for (i = 0; i < n; i++) {
+				if (m)
+					TEST_ASSERT_EQ(kti_fault(cdev, e.ids[0],
+								 GPA + i * page,
+								 KTI_ACCESS_READ |
+								 KTI_ACCESS_WRITE), 0);
+				else
+					prefault(vcpu, GPA + i * page, page);
+			}
+			(m ? ti : tv)[r] = (now_ns() - t0) / n;
+			exp_close(&e);
+			kvm_vm_free(vm);
+		}
+	}
+	row("fault", page > 4096 ? "vcpu-2M" : "vcpu-4K", n, median(tv, reps) / 1e3, "us");
+	row("fault", page > 4096 ? "importer-2M" : "importer-4K", n,
+	    median(ti, reps) / 1e3, "us");
+}
+
+static int dma8(__u32 id, __u64 gpa, void *buf)
+{
+	struct kti_dma d = {
+		.id = id, .gpa = gpa, .len = 8, .buf = (unsigned long)buf,
+	};
+
+	return ioctl(idev, KTI_DMA_READ, &d) ? -errno : 0;
+}
+
+static int shadow_map(__u32 id, __u64 gpa, void *hva, __u64 len)
+{
+	struct kti_dma d = {
+		.id = id, .gpa = gpa, .len = len, .buf = (unsigned long)hva,
+	};
+
+	return ioctl(idev, KTI_SHADOW_MAP, &d) ? -errno : 0;
+}
+
+/*
+ * 3. Page-table memory of a guest of @mib MiB, every page mapped 4K: KVM's
+ * table, what exporting and attaching the shared-mode importer adds, and
+ * what a shadow domain allocates (and pins).
+ */
+static void bench_ptmem(uint64_t mib)
+{
+	uint64_t pages = mib << 8;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	long base, kvm_kb, shared_kb;
+	struct kti_stats s;
+	__u32 id, sid;
+	int tdp;
+
+	base = sec_page_tables_kb();
+	vm = bench_vm(&vcpu, pages, false);
+	prefault(vcpu, GPA, pages * 4096);
+	kvm_kb = sec_page_tables_kb() - base;
+
+	tdp = tdp_fd_create(vm);
+	id = kti_attach(idev, tdp, KTI_ATTACH_NO_FAULT);
+	shared_kb = sec_page_tables_kb() - base - kvm_kb;
+	s = kti_stats(idev, id);
+	row("ptmem", "kvm-table", mib, kvm_kb, "KiB");
+	row("ptmem", "shared-added", mib, shared_kb + s.table_pages * 4, "KiB");
+
+	sid = kti_attach(idev, -1, KTI_ATTACH_SHADOW);
+	TEST_ASSERT_EQ(shadow_map(sid, GPA, addr_gpa2hva(vm, GPA), pages * 4096), 0);
+	s = kti_stats(idev, sid);
+	TEST_ASSERT_EQ(s.pinned_pages, pages);
+	row("ptmem", "shadow-added", mib, s.table_pages * 4, "KiB");
+	row("ptmem", "shadow-pinned", mib, s.pinned_pages * 4, "KiB");
+	TEST_ASSERT(!ioctl(idev, KTI_DETACH, &sid), "KTI_DETACH");
+	TEST_ASSERT(!ioctl(idev, KTI_DETACH, &id), "KTI_DETACH");
+	close(tdp);
+	kvm_vm_free(vm);
+}
+
+/* Median ns per 8-byte DMA read of @n pages from @first, @rounds times. */
+static double dma_pass(__u32 id, uint64_t first, uint64_t n, int rounds,
+		       int reps)
+{
+	uint64_t t[16], v;
+	int r, k;
+
+	for (r = 0; r < reps; r++) {
+		uint64_t t0 = now_ns(), i;
+
+		for (k = 0; k < rounds; k++)
+			for (i = 0; i < n; i++)
+				TEST_ASSERT_EQ(dma8(id, first + i * 4096, &v), 0);
+		t[r] = (now_ns() - t0) / (n * rounds);
+	}
+	return median(t, reps);
+}
+
+/*
+ * 4. DMA: warm (64 pages, repeatedly: IOTLB hits), cold (4096 pages in
+ * turn, more than the IOTLB's 256 entries: a walk each), for the shared
+ * table and a shadow domain; and first touch (an I/O page fault each).
+ */
+static void bench_dma(int reps)
+{
+	const uint64_t pages = 8192;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = bench_vm(&vcpu, pages, false);
+	__u64 walk_faults;
+	__u32 id, sid;
+	int tdp;
+
+	tdp = tdp_fd_create(vm);
+	id = kti_attach(idev, tdp, 0);
+	sid = kti_attach(idev, -1, KTI_ATTACH_SHADOW);
+	memset(addr_gpa2hva(vm, GPA), 1, 4096 * 4096);
+	TEST_ASSERT_EQ(shadow_map(sid, GPA, addr_gpa2hva(vm, GPA), 4096 * 4096), 0);
+	/* After the pins: pinning may migrate pages, which zaps them. */
+	prefault(vcpu, GPA, 4096 * 4096);
+	walk_faults = kti_stats(idev, id).walk_faults;
+
+	row("dma", "shared-warm", 64, dma_pass(id, GPA, 64, 64, reps), "ns");
+	row("dma", "shared-cold", 4096, dma_pass(id, GPA, 4096, 1, reps), "ns");
+	row("dma", "shadow-warm", 64, dma_pass(sid, GPA, 64, 64, reps), "ns");
+	row("dma", "shadow-cold", 4096, dma_pass(sid, GPA, 4096, 1, reps), "ns");
+	/* The passes above measured translation only: no fault in them. */
+	TEST_ASSERT_EQ(kti_stats(idev, id).walk_faults, walk_faults);
+	/* Never mapped: each read is an I/O page fault, once. */
+	row("dma", "shared-fault", 4096,
+	    dma_pass(id, GPA + 4096 * 4096, 4096, 1, 1), "ns");
+	TEST_ASSERT_EQ(kti_stats(idev, id).walk_faults, walk_faults + 4096);
+
+	TEST_ASSERT(!ioctl(idev, KTI_DETACH, &sid), "KTI_DETACH");
+	TEST_ASSERT(!ioctl(idev, KTI_DETACH, &id), "KTI_DETACH");
+	close(tdp);
+	kvm_vm_free(vm);
+}
+
+int main(int argc, char **argv)
+{
+	static const uint64_t sizes[] = { 256, 512, 1024, 2048 };
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	int i;
+
+	quick = argc > 1 && !strcmp(argv[1], "quick");
+	TEST_ASSERT(kvm_has_cap(KVM_CAP_TDP_FD), "KVM_CAP_TDP_FD missing");
+	TEST_ASSERT(kvm_has_cap(KVM_CAP_PRE_FAULT_MEMORY), "no KVM_PRE_FAULT_MEMORY");
+	cdev = open("/dev/kvm_tdp_importer_c", O_RDWR);
+	idev = open("/dev/kvm_tdp_iommu", O_RDWR);
+	TEST_ASSERT(cdev >= 0 && idev >= 0, "open importers: %s", strerror(errno));
+
+	printf("item,case,x,value,unit\n");
+
+	progress("invalidation overhead");
+	vm = bench_vm(&vcpu, 262144, false);
+	bench_inval(vm, vcpu, 1, quick ? 5 : 101);
+	bench_inval(vm, vcpu, 512, quick ? 3 : 21);
+	if (!quick)
+		bench_inval(vm, vcpu, 262144, 3);
+	kvm_vm_free(vm);
+
+	progress("fault throughput");
+	bench_fault(4096, quick ? 256 : 4096, 3);
+	bench_fault(2 << 20, quick ? 8 : 64, 3);
+
+	progress("page-table memory");
+	for (i = 0; i < (int)ARRAY_SIZE(sizes) && (!quick || !i); i++)
+		bench_ptmem(sizes[i]);
+
+	progress("DMA translation");
+	bench_dma(quick ? 3 : 7);
+
+	progress("done");
+	close(cdev);
+	close(idev);
+	return 0;
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make bench: the cost of sharing the TDP, measured in the test VM (see
+# bench/tdp_fd_bench.c and bench/kvm_perf.sh), reported by bench/report.py
+# into bench/results/ (bench.md, bench.csv, bench.png).
+#
+# KTDP_BENCH=quick: fewer repetitions and sizes, no KVM perf comparison (a
+# smoke run of the whole pipeline, a minute or two).  Otherwise it also
+# builds the unpatched kernel for the comparison (cached like the patched
+# one; a fresh machine pays a second kernel build once).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$KTDP_ROOT"
+
+mode=${KTDP_BENCH:-full}
+rounds=${KTDP_BENCH_ROUNDS:-3}
+make -s kernel modules selftests
+res=out/bench
+args=("$mode")
+if [ "$mode" != quick ]; then
+	KTDP_VARIANT=base bash scripts/kernel.sh
+	bin=$KTDP_ROOT/out/kvm-perf-bin
+	st=$KDIR/tools/testing/selftests/kvm
+	ktdp_log "bench: building KVM's perf selftests"
+	make -s -C "$st" OUTPUT="$bin" EXTRA_CFLAGS=-static -j"$(nproc)" \
+		"$bin/dirty_log_perf_test" "$bin/demand_paging_test" \
+		"$bin/access_tracking_perf_test" >/dev/null
+	args+=("$bin" "$KTDP_CACHE/linux-base/_modinst" "$rounds")
+fi
+
+ktdp_log "bench: running in the VM ($mode)"
+KTDP_VM_MEM=${KTDP_VM_MEM:-8G} KTDP_VM_TIMEOUT=${KTDP_VM_TIMEOUT:-7200} \
+	bash scripts/vm.sh bench "${args[@]}" | grep -E '^(ok|not ok|# bench|# kvm_perf)' || true
+grep -q '^not ok' "$res/tap.txt" 2>/dev/null && ktdp_die "bench: a step failed, see $res/"
+[ -s "$res/tdp_fd_bench.csv" ] || ktdp_die "bench: no results, see $res/console.log"
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+machine="host $cpu, $(nproc) cores, $mem; test VM: QEMU TCG -cpu max, 2 vCPUs, \
+${KTDP_VM_MEM:-8G}, Linux $(make -s -C "$KDIR" kernelversion 2>/dev/null) with \
+lockdep and KVM_PROVE_MMU (the test kernel), nested kvm_amd; $(date -u +%Y-%m-%d), $mode run"
+out=bench/results
+[ "$mode" = quick ] && out=$res/report
+"$KTDP_VENV/bin/python3" bench/report.py "$out" "$machine" \
+	"$res/tdp_fd_bench.csv" "$res/kvmperf.csv"
+echo "bench: results in $out/"
