@@ -66,9 +66,18 @@ fn maps_and_refuses_bad_or_repeated_gpas() {
     assert_eq!(walk(&m, 0x4000_0000), Ok((0x7_0000_0000, true)));
     assert_eq!(walk(&m, 0x4000_1000), Ok((0x7_0000_5000, false)));
     assert_eq!(walk(&m, 0x4000_2000), Err(WalkError::NotMapped));
-    assert_eq!(map(&mut m, 0x4000_1000, 0x1000, true), Err(MapError::Exists));
-    assert_eq!(map(&mut m, 0x4000_0800, 0x1000, true), Err(MapError::BadAddress));
-    assert_eq!(map(&mut m, 1 << 48, 0x1000, true), Err(MapError::BadAddress));
+    assert_eq!(
+        map(&mut m, 0x4000_1000, 0x1000, true),
+        Err(MapError::Exists)
+    );
+    assert_eq!(
+        map(&mut m, 0x4000_0800, 0x1000, true),
+        Err(MapError::BadAddress)
+    );
+    assert_eq!(
+        map(&mut m, 1 << 48, 0x1000, true),
+        Err(MapError::BadAddress)
+    );
     // Root, one table at each of levels 3, 2 and 1.
     assert_eq!(m.tables.len(), 4);
     assert!(unmap(&mut m, 0x4000_1000));
@@ -83,7 +92,10 @@ fn maps_and_refuses_bad_or_repeated_gpas() {
 fn allocation_failure_leaves_no_partial_mapping() {
     let mut m = Mem::new();
     m.limit = Some(2);
-    assert_eq!(map(&mut m, 0x4000_0000, 0x1000, true), Err(MapError::Alloc(())));
+    assert_eq!(
+        map(&mut m, 0x4000_0000, 0x1000, true),
+        Err(MapError::Alloc(()))
+    );
     assert_eq!(walk(&m, 0x4000_0000), Err(WalkError::NotMapped));
     m.limit = None;
     assert_eq!(map(&mut m, 0x4000_0000, 0x1000, true), Ok(()));
@@ -97,7 +109,11 @@ fn table_page_model_matches_a_contiguous_population() {
         for p in 0..pages {
             map(&mut m, 0x4000_0000 + (p << 12), p << 12, true).unwrap();
         }
-        assert_eq!(m.tables.len() as u64, table_pages_for(pages), "{pages} pages");
+        assert_eq!(
+            m.tables.len() as u64,
+            table_pages_for(pages),
+            "{pages} pages"
+        );
     }
 }
 

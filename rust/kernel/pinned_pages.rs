@@ -72,7 +72,11 @@ impl PinnedPages {
             };
             if ret <= 0 {
                 // Dropping `this` unpins what was pinned so far.
-                return Err(if ret < 0 { Error::from_errno(ret) } else { EFAULT });
+                return Err(if ret < 0 {
+                    Error::from_errno(ret)
+                } else {
+                    EFAULT
+                });
             }
             // SAFETY: `pin_user_pages_fast()` stored `ret` (at most `n`)
             // pinned page pointers at the start of `spare`.
