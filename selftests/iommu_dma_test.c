@@ -149,7 +149,7 @@ int main(void)
 	__u64 v;
 
 	ksft_print_header();
-	ksft_set_plan(6);
+	ksft_set_plan(7);
 
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS_THP, THP_GPA,
@@ -321,6 +321,36 @@ int main(void)
 			       vmstat("nr_foll_pin_acquired") - pins);
 		ksft_test_result_pass("shadow domain: pinned copy of the mapping reads and writes the same bytes; %d pages pinned, 5 table pages, all unpinned on detach\n",
 				      2 * SLOT_PAGES);
+	}
+
+	/*
+	 * 7. Dirty logging write-protects what the importer maps: its next
+	 * DMA write faults (an I/O page fault), and the page is logged dirty.
+	 */
+	{
+		unsigned long bitmap[SLOT_PAGES / 64];
+		__u64 gpa = SMALL_GPA + 6 * 4096;
+
+		v = HOST_PAT1;
+		TEST_ASSERT_EQ(dma(dev, KTI_DMA_WRITE, id, gpa, &v, 8), 0);
+		s0 = kti_stats(dev, id);
+		vm_mem_region_set_flags(vm, SMALL_SLOT, KVM_MEM_LOG_DIRTY_PAGES);
+		s = kti_stats(dev, id);
+		TEST_ASSERT(s.invalidations > s0.invalidations,
+			    "enabling dirty logging was not reported");
+		kvm_vm_get_dirty_log(vm, SMALL_SLOT, bitmap);
+		s0 = kti_stats(dev, id);
+		TEST_ASSERT_EQ(dma(dev, KTI_DMA_WRITE, id, gpa, &v, 8), 0);
+		s = kti_stats(dev, id);
+		TEST_ASSERT_EQ(s.walk_faults, s0.walk_faults + 1);
+		kvm_vm_get_dirty_log(vm, SMALL_SLOT, bitmap);
+		TEST_ASSERT(bitmap[0] & (1UL << 6), "the importer's write was not logged");
+		/* Reads do not fault: the mapping is still there, read-only. */
+		s0 = kti_stats(dev, id);
+		TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, gpa + 4096, &v, 8), 0);
+		TEST_ASSERT_EQ(kti_stats(dev, id).walk_faults, s0.walk_faults);
+		vm_mem_region_set_flags(vm, SMALL_SLOT, 0);
+		ksft_test_result_pass("dirty logging: the importer's next write faults and is logged dirty\n");
 	}
 
 	/* The guest sees the importer's writes. */

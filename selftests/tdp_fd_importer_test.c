@@ -37,6 +37,7 @@
 
 struct importer_dev {
 	const char *path;
+	const char *module;
 	bool is_c;
 };
 
@@ -255,6 +256,10 @@ static void test_device(const struct importer_dev *d)
 	r = syscall(__NR_delete_module, "kvm_tdp_fd", O_NONBLOCK);
 	TEST_ASSERT(r == -1 && (errno == EWOULDBLOCK || errno == EBUSY),
 		    "delete_module(kvm_tdp_fd) in use: r=%d errno=%d", r, errno);
+	/* So is the importer's, while its device is open. */
+	r = syscall(__NR_delete_module, d->module, O_NONBLOCK);
+	TEST_ASSERT(r == -1 && (errno == EWOULDBLOCK || errno == EBUSY),
+		    "delete_module(%s) in use: r=%d errno=%d", d->module, r, errno);
 
 	/* The TDP FD closed: the importer's reference keeps it alive. */
 	close(tdp);
@@ -341,8 +346,8 @@ static void test_fanout(void)
 int main(void)
 {
 	static const struct importer_dev devs[] = {
-		{ "/dev/kvm_tdp_importer_c", true },
-		{ "/dev/kvm_tdp_iommu", false },
+		{ "/dev/kvm_tdp_importer_c", "kvm_tdp_importer_c", true },
+		{ "/dev/kvm_tdp_iommu", "kvm_tdp_iommu", false },
 	};
 	unsigned int i;
 
