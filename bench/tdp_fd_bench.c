@@ -112,25 +112,6 @@ static void prefault(struct kvm_vcpu *vcpu, uint64_t gpa, uint64_t size)
 	TEST_ASSERT(!r.size, "KVM_PRE_FAULT_MEMORY: %s", strerror(errno));
 }
 
-static long sec_page_tables_kb(void)
-{
-	char line[128];
-	long kb = -1;
-	FILE *f = fopen("/proc/sys/vm/stat_refresh", "w");
-
-	/* Fold the per-CPU counter deltas first: exact numbers. */
-	TEST_ASSERT(f && fputs("1", f) >= 0 && !fclose(f), "stat_refresh");
-	f = fopen("/proc/meminfo", "r");
-
-	TEST_ASSERT(f, "/proc/meminfo");
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "SecPageTables: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	TEST_ASSERT(kb >= 0, "no SecPageTables");
-	return kb;
-}
-
 /* An export of @vm with @n C-sample importers; -1 importers: no export. */
 struct exp {
 	int tdp;

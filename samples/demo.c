@@ -135,7 +135,6 @@ static void read_and_show(int page, const char *what)
 static void run_to(struct kvm_vcpu *vcpu, struct kvm_vm *vm, uint64_t stage)
 {
 	struct kvm_run *run = vcpu->run;
-	struct ucall uc;
 
 	for (;;) {
 		vcpu_run(vcpu);
@@ -150,21 +149,7 @@ static void run_to(struct kvm_vcpu *vcpu, struct kvm_vm *vm, uint64_t stage)
 		       "private" : "shared");
 		show_delta();
 	}
-	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-		break;
-	case UCALL_SYNC:
-		TEST_ASSERT(uc.args[1] == stage, "guest at stage %lu, expected %lu",
-			    uc.args[1], stage);
-		break;
-	case UCALL_DONE:
-		TEST_ASSERT(!stage, "guest done, expected stage %lu", stage);
-		break;
-	default:
-		TEST_FAIL("unexpected ucall %lu", uc.cmd);
-	}
+	expect_ucall(vcpu, stage ? (int64_t)stage : -1);
 }
 
 static void demo(bool private_vm)

@@ -65,44 +65,6 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-static long sec_page_tables_kb(void)
-{
-	char line[128];
-	long kb = -1;
-	FILE *f = fopen("/proc/sys/vm/stat_refresh", "w");
-
-	/* Fold the per-CPU deltas first: the counter must be exact. */
-	TEST_ASSERT(f && fputs("1", f) >= 0 && !fclose(f), "stat_refresh");
-	f = fopen("/proc/meminfo", "r");
-
-	TEST_ASSERT(f, "/proc/meminfo");
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "SecPageTables: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	TEST_ASSERT(kb >= 0, "no SecPageTables in /proc/meminfo");
-	return kb;
-}
-
-static long vmstat(const char *name)
-{
-	char line[128], key[64];
-	long v = -1, x;
-	FILE *f = fopen("/proc/sys/vm/stat_refresh", "w");
-
-	/* Fold the per-CPU deltas first: the counters must be exact. */
-	TEST_ASSERT(f && fputs("1", f) >= 0 && !fclose(f), "stat_refresh");
-	f = fopen("/proc/vmstat", "r");
-
-	TEST_ASSERT(f, "/proc/vmstat");
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%63s %ld", key, &x) == 2 && !strcmp(key, name))
-			v = x;
-	fclose(f);
-	TEST_ASSERT(v >= 0, "no %s in /proc/vmstat", name);
-	return v;
-}
-
 static int shadow_map(int dev, __u32 id, __u64 gpa, void *hva, __u64 len,
 		      __u32 flags)
 {
@@ -161,7 +123,7 @@ int main(void)
 	virt_map(vm, THP_GPA, THP_GPA, SLOT_PAGES);
 	virt_map(vm, SMALL_GPA, SMALL_GPA, SLOT_PAGES);
 
-	vcpu_run_expect(vcpu, UCALL_SYNC);
+	vcpu_run_expect(vcpu, 1);
 
 	/* 1. One table: what the vCPU mapped, the importer walks. */
 	sec0 = sec_page_tables_kb();
@@ -354,7 +316,7 @@ int main(void)
 	}
 
 	/* The guest sees the importer's writes. */
-	vcpu_run_expect(vcpu, UCALL_DONE);
+	vcpu_run_expect(vcpu, -1);
 
 	close(dev);
 	close(tdp);

@@ -56,12 +56,12 @@ static void test_guest_runs(void)
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
 	host = addr_gva2hva(vm, (vm_vaddr_t)guest_buf);
 
-	vcpu_run_expect(vcpu, UCALL_SYNC);
+	vcpu_run_expect(vcpu, 1);
 	for (i = 0; i < NR_WORDS; i++) {
 		TEST_ASSERT_EQ(host[i], PATTERN ^ i);
 		host[i] = ~host[i];
 	}
-	vcpu_run_expect(vcpu, UCALL_DONE);
+	vcpu_run_expect(vcpu, -1);
 	kvm_vm_free(vm);
 }
 

@@ -80,7 +80,6 @@ static __u32 id;
 static void guest_do(uint64_t op, uint64_t gpa, uint64_t val)
 {
 	struct kvm_run *run = vcpu->run;
-	struct ucall uc;
 
 	cmd_op = op;
 	cmd_gpa = gpa;
@@ -96,20 +95,7 @@ static void guest_do(uint64_t op, uint64_t gpa, uint64_t val)
 		TEST_ASSERT_EQ(run->hypercall.args[0], gpa);
 		handle_map_gpa_range(vm, run);
 	}
-	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_SYNC:
-		TEST_ASSERT(op != OP_DONE, "guest did not finish");
-		break;
-	case UCALL_DONE:
-		TEST_ASSERT(op == OP_DONE, "guest finished early");
-		break;
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-		break;
-	default:
-		TEST_FAIL("ucall %lu", uc.cmd);
-	}
+	expect_ucall(vcpu, op == OP_DONE ? -1 : 0);
 }
 
 static int fault(uint64_t gpa, __u32 access)
@@ -279,7 +265,6 @@ static void run_table(void)
 
 int main(void)
 {
-	struct kti_stats s;
 	int status;
 	pid_t pid;
 
@@ -303,12 +288,7 @@ int main(void)
 	ksft_cnt.ksft_pass += ARRAY_SIZE(table);
 
 	/* Teardown: the whole table, both kinds, once. */
-	id = 0;
-	s = kti_stats(dev, id);
-	TEST_ASSERT_EQ(s.whole, 1);
-	TEST_ASSERT_EQ(s.last_start, 0);
-	TEST_ASSERT_EQ(s.last_size, ~0ULL);
-	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH: %s", strerror(errno));
+	kti_expect_teardown(dev, 0);
 	ksft_test_result_pass("VM teardown (the process exits): woken once, (0, -1)\n");
 	close(dev);
 	ksft_finished();

@@ -145,6 +145,9 @@ impl Shadow {
     }
 }
 
+/// I/O page faults one page of a DMA may take before it fails.
+pub const MAX_FAULTS: u32 = 8;
+
 fn inc(c: &AtomicU64) {
     c.fetch_add(1, Relaxed);
 }
@@ -276,13 +279,19 @@ impl Domain {
     }
 
     /// Translates `gpa` for `dir` and copies `buf` (within one page) from or
-    /// to it with the IOTLB locked; faults once on a miss if allowed.
+    /// to it with the IOTLB locked; on a miss, faults and retries if allowed.
     /// `fd` is the TDP FD of a domain that faults; `None` for a shadow one.
+    ///
+    /// A mapping can be taken away again between a fault and the walk that
+    /// follows (a zap, or the kernel migrating the page for compaction), as
+    /// a device's page request can be answered "retry": so the walk is
+    /// retried after up to [`MAX_FAULTS`] faults before the DMA fails with
+    /// `EFAULT`.  A fault's own error ends the DMA at once.
     pub fn dma_page(&self, fd: Option<&TdpFd>, gpa: u64, buf: &mut [u8], dir: Dir) -> Result {
         let gfn = gpa >> 12;
         let offset = gpa & 0xfff;
         let write = dir == Dir::Write;
-        let mut faulted = false;
+        let mut faults = 0;
         loop {
             {
                 let mut iotlb = self.iotlb.lock();
@@ -321,14 +330,14 @@ impl Domain {
             }
             // Not mapped, or not writable: an I/O page fault.
             let fd = match fd {
-                Some(fd) if self.fault_on_miss && !faulted => fd,
+                Some(fd) if self.fault_on_miss && faults < MAX_FAULTS => fd,
                 _ => return Err(EFAULT),
             };
             inc(&self.counters.walk_faults);
             inc(&self.counters.faults);
             let access = if write { ACCESS_WRITE } else { ACCESS_READ };
             fd.fault(gfn, access)?;
-            faulted = true;
+            faults += 1;
         }
     }
 }

@@ -105,6 +105,91 @@ static inline __u64 tdp_fd_stat(const char *name)
 	return v;
 }
 
+/* Folds the per-CPU vmstat deltas, so that the counters read are exact. */
+static inline void vm_stat_refresh(void)
+{
+	FILE *f = fopen("/proc/sys/vm/stat_refresh", "w");
+
+	TEST_ASSERT(f && fputs("1", f) >= 0 && !fclose(f),
+		    "/proc/sys/vm/stat_refresh: %s", strerror(errno));
+}
+
+/* SecPageTables of /proc/meminfo (KVM's page tables), exact, in KiB. */
+static inline long sec_page_tables_kb(void)
+{
+	char line[128];
+	long kb = -1;
+	FILE *f;
+
+	vm_stat_refresh();
+	f = fopen("/proc/meminfo", "r");
+	TEST_ASSERT(f, "/proc/meminfo");
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "SecPageTables: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	TEST_ASSERT(kb >= 0, "no SecPageTables in /proc/meminfo");
+	return kb;
+}
+
+/* The counter @name of /proc/vmstat, exact. */
+static inline long vmstat(const char *name)
+{
+	char line[128], key[64];
+	long v = -1, x;
+	FILE *f;
+
+	vm_stat_refresh();
+	f = fopen("/proc/vmstat", "r");
+	TEST_ASSERT(f, "/proc/vmstat");
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %ld", key, &x) == 2 && !strcmp(key, name))
+			v = x;
+	fclose(f);
+	TEST_ASSERT(v >= 0, "no %s in /proc/vmstat", name);
+	return v;
+}
+
+/*
+ * The VM's process has exited while attachment @id (of a file it shared)
+ * was attached: KVM reported the whole table, (0, -1), once.  Detaches.
+ */
+static inline void kti_expect_teardown(int dev, __u32 id)
+{
+	struct kti_stats s = kti_stats(dev, id);
+
+	TEST_ASSERT_EQ(s.whole, 1);
+	TEST_ASSERT_EQ(s.last_start, 0);
+	TEST_ASSERT_EQ(s.last_size, ~0ULL);
+	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH: %s", strerror(errno));
+}
+
+/*
+ * Checks the ucall @vcpu just exited with: GUEST_SYNC(@stage), or
+ * GUEST_DONE if @stage is negative.  A guest assertion fails the test.
+ */
+static inline void expect_ucall(struct kvm_vcpu *vcpu, int64_t stage)
+{
+	struct ucall uc;
+
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	case UCALL_SYNC:
+		TEST_ASSERT(stage >= 0 && uc.args[1] == (uint64_t)stage,
+			    "guest at GUEST_SYNC(%lu), expected stage %ld",
+			    uc.args[1], stage);
+		break;
+	case UCALL_DONE:
+		TEST_ASSERT(stage < 0, "guest done, expected stage %ld", stage);
+		break;
+	default:
+		TEST_FAIL("unexpected ucall %lu", uc.cmd);
+	}
+}
+
 /*
  * Serves a KVM_HC_MAP_GPA_RANGE exit (seed 004's flow): converts the range
  * to private or shared as the guest asked, and lets the hypercall succeed.
@@ -121,25 +206,11 @@ static inline void handle_map_gpa_range(struct kvm_vm *vm, struct kvm_run *run)
 	run->hypercall.ret = 0;
 }
 
-/* Runs @vcpu until its next ucall, which must be @want (SYNC or DONE). */
-static inline void vcpu_run_expect(struct kvm_vcpu *vcpu, uint64_t want)
+/* Runs @vcpu to GUEST_SYNC(@stage), or to GUEST_DONE if @stage < 0. */
+static inline void vcpu_run_expect(struct kvm_vcpu *vcpu, int64_t stage)
 {
-	struct ucall uc;
-
 	vcpu_run(vcpu);
-	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-		break;
-	case UCALL_SYNC:
-	case UCALL_DONE:
-		TEST_ASSERT(uc.cmd == want, "ucall %lu, expected %lu",
-			    uc.cmd, want);
-		break;
-	default:
-		TEST_FAIL("unexpected ucall %lu", uc.cmd);
-	}
+	expect_ucall(vcpu, stage);
 }
 
 #endif /* SELFTEST_TDP_FD_UTIL_H */
