@@ -173,10 +173,12 @@ def plot(rows, path):
 
     a = ax[1][0]
     sizes = sorted({x for _, x in by["ptmem"]})
-    for case, label in (("kvm-table", "KVM's table"), ("shared-added", "added by sharing"),
-                        ("shadow-added", "added by a shadow table")):
+    for case, label, style in (("kvm-table", "KVM's table", "-"),
+                               ("shared-added", "added by sharing", "-"),
+                               ("shadow-added", "added by a shadow table", "--")):
         pts = [(s, by["ptmem"][(case, s)]) for s in sizes if (case, s) in by["ptmem"]]
-        a.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+        a.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", linestyle=style,
+               label=label)
     a.set_xlabel("guest MiB (all mapped, 4K)")
     a.set_ylabel("page-table KiB")
     a.set_title("3. page-table memory")

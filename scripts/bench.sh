@@ -6,9 +6,11 @@
 # into bench/results/ (bench.md, bench.csv, bench.png).
 #
 # KTDP_BENCH=quick: fewer repetitions and sizes, no KVM perf comparison (a
-# smoke run of the whole pipeline, a minute or two).  Otherwise it also
-# builds the unpatched kernel for the comparison (cached like the patched
-# one; a fresh machine pays a second kernel build once).
+# smoke run of the whole pipeline, a minute or two).  KTDP_BENCH=perf: only
+# the KVM perf comparison (KTDP_BENCH_ROUNDS rounds, default 3), reported
+# with the last full run's other results.  Otherwise it also builds the
+# unpatched kernel for the comparison (cached like the patched one; a
+# fresh machine pays a second kernel build once).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$KTDP_ROOT"
@@ -33,7 +35,9 @@ ktdp_log "bench: running in the VM ($mode)"
 KTDP_VM_MEM=${KTDP_VM_MEM:-8G} KTDP_VM_TIMEOUT=${KTDP_VM_TIMEOUT:-7200} \
 	bash scripts/vm.sh bench "${args[@]}" | grep -E '^(ok|not ok|# bench|# kvm_perf)' || true
 grep -q '^not ok' "$res/tap.txt" 2>/dev/null && ktdp_die "bench: a step failed, see $res/"
-[ -s "$res/tdp_fd_bench.csv" ] || ktdp_die "bench: no results, see $res/console.log"
+tdp_csv=$res/tdp_fd_bench.csv
+[ "$mode" = perf ] && tdp_csv=bench/results/tdp_fd_bench.csv
+[ -s "$tdp_csv" ] || ktdp_die "bench: no results, see $res/console.log"
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
@@ -43,5 +47,10 @@ lockdep and KVM_PROVE_MMU (the test kernel), nested kvm_amd; $(date -u +%Y-%m-%d
 out=bench/results
 [ "$mode" = quick ] && out=$res/report
 "$KTDP_VENV/bin/python3" bench/report.py "$out" "$machine" \
-	"$res/tdp_fd_bench.csv" "$res/kvmperf.csv"
+	"$tdp_csv" "$res/kvmperf.csv"
+# The raw rows of each part, for a later partial run to report with.
+if [ "$mode" != quick ]; then
+	[ "$mode" = perf ] || cp "$res/tdp_fd_bench.csv" "$out/tdp_fd_bench.csv"
+	cp "$res/kvmperf.csv" "$out/kvmperf.csv"
+fi
 echo "bench: results in $out/"
