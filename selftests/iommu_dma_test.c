@@ -221,8 +221,16 @@ int main(void)
 		struct kti_attach bad = { .tdp_fd = tdp, .flags = KTI_ATTACH_SHADOW };
 		__u32 sid = kti_attach(dev, -1, KTI_ATTACH_SHADOW);
 
+		struct kti_info info = { .id = sid };
+
 		TEST_ASSERT(ioctl(dev, KTI_ATTACH, &bad) && errno == EINVAL,
 			    "shadow attach with a TDP FD");
+		/* Its own table: NPT format, 4 levels, 4K leaves only. */
+		TEST_ASSERT(!ioctl(dev, KTI_INFO, &info), "KTI_INFO: %s", strerror(errno));
+		TEST_ASSERT(info.type == 1 && info.levels == 4 &&
+			    info.max_huge_page_level == 1,
+			    "shadow INFO: type %u, %u levels, huge %u", info.type,
+			    info.levels, info.max_huge_page_level);
 		TEST_ASSERT_EQ(kti_fault(dev, sid, SMALL_GPA, KTI_ACCESS_READ), -EINVAL);
 		TEST_ASSERT_EQ(shadow_map(dev, id, SMALL_GPA, small, 4096, 0), -EINVAL);
 		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA + 8, small, 4096, 0), -EINVAL);

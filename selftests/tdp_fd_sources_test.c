@@ -395,11 +395,8 @@ static void test_mm_exit(void)
 
 int main(void)
 {
-	TEST_ASSERT(kvm_has_cap(KVM_CAP_TDP_FD), "KVM_CAP_TDP_FD missing");
-	TEST_ASSERT(kvm_check_cap(KVM_CAP_VM_TYPES) &
-		    BIT(KVM_X86_SW_PROTECTED_VM), "no KVM_X86_SW_PROTECTED_VM");
-	dev = open("/dev/kvm_tdp_importer_c", O_RDWR);
-	TEST_ASSERT(dev >= 0, "open: %s", strerror(errno));
+	require_tdp_fd_sw_protected();
+	dev = kti_open("/dev/kvm_tdp_importer_c");
 
 	ksft_print_header();
 	ksft_set_plan(7);

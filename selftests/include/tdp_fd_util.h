@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -18,6 +19,23 @@
 #include "kvm_tdp_importer.h"
 
 #define TDP_FD_DEBUGFS	"/sys/kernel/debug/kvm_tdp_fd"
+
+/* Fails the test unless KVM exports the TDP of SW-protected VMs. */
+static inline void require_tdp_fd_sw_protected(void)
+{
+	TEST_ASSERT(kvm_has_cap(KVM_CAP_TDP_FD), "KVM_CAP_TDP_FD missing");
+	TEST_ASSERT(kvm_check_cap(KVM_CAP_VM_TYPES) &
+		    BIT(KVM_X86_SW_PROTECTED_VM), "no KVM_X86_SW_PROTECTED_VM");
+}
+
+/* Opens a sample importer's device; must work. */
+static inline int kti_open(const char *path)
+{
+	int fd = open(path, O_RDWR);
+
+	TEST_ASSERT(fd >= 0, "open(%s): %s", path, strerror(errno));
+	return fd;
+}
 
 /* KVM_CREATE_TDP_FD for the shared view of address space 0; must work. */
 static inline int tdp_fd_create(struct kvm_vm *vm)
