@@ -231,24 +231,6 @@ static void bench_fault(uint64_t page, uint64_t n, int reps)
 	    median(ti, reps) / 1e3, "us");
 }
 
-static int dma8(__u32 id, __u64 gpa, void *buf)
-{
-	struct kti_dma d = {
-		.id = id, .gpa = gpa, .len = 8, .buf = (unsigned long)buf,
-	};
-
-	return ioctl(idev, KTI_DMA_READ, &d) ? -errno : 0;
-}
-
-static int shadow_map(__u32 id, __u64 gpa, void *hva, __u64 len)
-{
-	struct kti_dma d = {
-		.id = id, .gpa = gpa, .len = len, .buf = (unsigned long)hva,
-	};
-
-	return ioctl(idev, KTI_SHADOW_MAP, &d) ? -errno : 0;
-}
-
 /*
  * 3. Page-table memory of a guest of @mib MiB, every page mapped 4K: KVM's
  * table, what exporting and attaching the shared-mode importer adds, and
@@ -277,7 +259,7 @@ static void bench_ptmem(uint64_t mib)
 	row("ptmem", "shared-added", mib, shared_kb + s.table_pages * 4, "KiB");
 
 	sid = kti_attach(idev, -1, KTI_ATTACH_SHADOW);
-	TEST_ASSERT_EQ(shadow_map(sid, GPA, addr_gpa2hva(vm, GPA), pages * 4096), 0);
+	TEST_ASSERT_EQ(kti_shadow_map(idev, sid, GPA, addr_gpa2hva(vm, GPA), pages * 4096, 0), 0);
 	s = kti_stats(idev, sid);
 	TEST_ASSERT_EQ(s.pinned_pages, pages);
 	row("ptmem", "shadow-added", mib, s.table_pages * 4, "KiB");
@@ -300,7 +282,7 @@ static double dma_pass(__u32 id, uint64_t first, uint64_t n, int rounds,
 
 		for (k = 0; k < rounds; k++)
 			for (i = 0; i < n; i++)
-				TEST_ASSERT_EQ(dma8(id, first + i * 4096, &v), 0);
+				TEST_ASSERT_EQ(kti_dma(idev, KTI_DMA_READ, id, first + i * 4096, &v, 8), 0);
 		t[r] = (now_ns() - t0) / (n * rounds);
 	}
 	return median(t, reps);
@@ -324,7 +306,7 @@ static void bench_dma(int reps)
 	id = kti_attach(idev, tdp, 0);
 	sid = kti_attach(idev, -1, KTI_ATTACH_SHADOW);
 	memset(addr_gpa2hva(vm, GPA), 1, 4096 * 4096);
-	TEST_ASSERT_EQ(shadow_map(sid, GPA, addr_gpa2hva(vm, GPA), 4096 * 4096), 0);
+	TEST_ASSERT_EQ(kti_shadow_map(idev, sid, GPA, addr_gpa2hva(vm, GPA), 4096 * 4096, 0), 0);
 	/* After the pins: pinning may migrate pages, which zaps them. */
 	prefault(vcpu, GPA, 4096 * 4096);
 	walk_faults = kti_stats(idev, id).walk_faults;
@@ -356,9 +338,8 @@ int main(int argc, char **argv)
 	quick = argc > 1 && !strcmp(argv[1], "quick");
 	TEST_ASSERT(kvm_has_cap(KVM_CAP_TDP_FD), "KVM_CAP_TDP_FD missing");
 	TEST_ASSERT(kvm_has_cap(KVM_CAP_PRE_FAULT_MEMORY), "no KVM_PRE_FAULT_MEMORY");
-	cdev = open("/dev/kvm_tdp_importer_c", O_RDWR);
-	idev = open("/dev/kvm_tdp_iommu", O_RDWR);
-	TEST_ASSERT(cdev >= 0 && idev >= 0, "open importers: %s", strerror(errno));
+	cdev = kti_open("/dev/kvm_tdp_importer_c");
+	idev = kti_open("/dev/kvm_tdp_iommu");
 
 	printf("item,case,x,value,unit\n");
 

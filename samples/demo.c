@@ -83,11 +83,7 @@ static struct kti_stats last;
 
 static int dma(unsigned long cmd, __u64 gpa, void *buf, __u64 len)
 {
-	struct kti_dma d = {
-		.id = id, .gpa = gpa, .len = len, .buf = (unsigned long)buf,
-	};
-
-	return ioctl(dev, cmd, &d) ? -errno : 0;
+	return kti_dma(dev, cmd, id, gpa, buf, len);
 }
 
 /* What changed in the importer's counters since the last call. */
@@ -268,8 +264,7 @@ int main(void)
 	       access("/sys/module/kvm_tdp_fd", F_OK) ? "MISSING" : "loaded",
 	       access("/sys/module/kvm_tdp_iommu", F_OK) ? "MISSING" : "loaded");
 	TEST_ASSERT(kvm_has_cap(KVM_CAP_TDP_FD), "KVM_CAP_TDP_FD missing");
-	dev = open("/dev/kvm_tdp_iommu", O_RDWR);
-	TEST_ASSERT(dev >= 0, "open /dev/kvm_tdp_iommu: %s", strerror(errno));
+	dev = kti_open("/dev/kvm_tdp_iommu");
 
 	demo(false);
 	demo(true);

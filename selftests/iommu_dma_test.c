@@ -65,33 +65,12 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-static int shadow_map(int dev, __u32 id, __u64 gpa, void *hva, __u64 len,
-		      __u32 flags)
-{
-	struct kti_dma d = {
-		.id = id, .flags = flags, .gpa = gpa, .len = len,
-		.buf = (unsigned long)hva,
-	};
-
-	return ioctl(dev, KTI_SHADOW_MAP, &d) ? -errno : 0;
-}
-
-static int dma(int dev, unsigned long cmd, __u32 id, __u64 gpa, void *buf,
-	       __u64 len)
-{
-	struct kti_dma d = {
-		.id = id, .gpa = gpa, .len = len, .buf = (unsigned long)buf,
-	};
-
-	return ioctl(dev, cmd, &d) ? -errno : 0;
-}
-
 static void expect_guest_bytes(int dev, __u32 id, __u64 gpa)
 {
 	uint8_t buf[FILL];
 	int j;
 
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, gpa, buf, FILL), 0);
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, gpa, buf, FILL), 0);
 	for (j = 0; j < FILL; j++)
 		TEST_ASSERT(buf[j] == guest_byte(gpa, j),
 			    "gpa %#llx + %d: read %#x, guest wrote %#x",
@@ -128,8 +107,7 @@ int main(void)
 	/* 1. One table: what the vCPU mapped, the importer walks. */
 	sec0 = sec_page_tables_kb();
 	tdp = tdp_fd_create(vm);
-	dev = open("/dev/kvm_tdp_iommu", O_RDWR);
-	TEST_ASSERT(dev >= 0, "open /dev/kvm_tdp_iommu: %s", strerror(errno));
+	dev = kti_open("/dev/kvm_tdp_iommu");
 	id = kti_attach(dev, tdp, KTI_ATTACH_NO_FAULT);
 	sec1 = sec_page_tables_kb();
 	TEST_ASSERT(sec1 == sec0,
@@ -154,9 +132,9 @@ int main(void)
 	expect_guest_bytes(dev, id, SMALL_GPA);
 	TEST_ASSERT_EQ(kti_stats(dev, id).iotlb_hits, s.iotlb_hits + 1);
 	/* Across a page boundary: two pages, one DMA. */
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA + 4096 - 16, big, 32), 0);
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, SMALL_GPA + 4096 - 16, big, 32), 0);
 	TEST_ASSERT_EQ(big[16], guest_byte(SMALL_GPA + 4096, 0));
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, UNTOUCHED1, &v, 8), -EFAULT);
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, UNTOUCHED1, &v, 8), -EFAULT);
 	TEST_ASSERT_EQ(kti_stats(dev, id).walk_faults, 0);
 	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH");
 	ksft_test_result_pass("IOTLB hits; a miss with faults off fails with EFAULT\n");
@@ -164,16 +142,16 @@ int main(void)
 	/* 3. I/O page faults: the importer maps what the guest never touched. */
 	id = kti_attach(dev, tdp, 0);
 	memset(big, 0xaa, sizeof(big));
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, UNTOUCHED1, big, 4096), 0);
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, UNTOUCHED1, big, 4096), 0);
 	for (i = 0; i < 4096; i++)
 		TEST_ASSERT_EQ(big[i], 0);
 	TEST_ASSERT_EQ(kti_stats(dev, id).walk_faults, 1);
 	v = HOST_PAT2;
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_WRITE, id, UNTOUCHED2, &v, 8), 0);
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_WRITE, id, UNTOUCHED2, &v, 8), 0);
 	v = HOST_PAT1;
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_WRITE, id, SMALL_GPA + 4096, &v, 8), 0);
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_WRITE, id, SMALL_GPA + 4096, &v, 8), 0);
 	v = 0;
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, UNTOUCHED2, &v, 8), 0);
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, UNTOUCHED2, &v, 8), 0);
 	TEST_ASSERT_EQ(v, HOST_PAT2);
 	ksft_test_result_pass("I/O page faults map untouched pages; writes land\n");
 
@@ -189,7 +167,7 @@ int main(void)
 	TEST_ASSERT_EQ(s.last_size, 4096);
 	TEST_ASSERT_EQ(s.iotlb_flushes, s0.iotlb_flushes + 1);
 	memset(big, 0xaa, sizeof(big));
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA + 5 * 4096, big, FILL), 0);
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, SMALL_GPA + 5 * 4096, big, FILL), 0);
 	for (i = 0; i < FILL; i++)
 		TEST_ASSERT(big[i] == 0, "stale byte %d: %#x", i, big[i]);
 	TEST_ASSERT_EQ(kti_stats(dev, id).walk_faults, s0.walk_faults + 1);
@@ -200,15 +178,15 @@ int main(void)
 	ksft_test_result_pass("madvise flushes exactly its page; the re-fault reads the new page\n");
 
 	/* 5. Bad DMA arguments. */
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA, big, 0), -EINVAL);
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA, big, (16 << 20) + 1),
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, SMALL_GPA, big, 0), -EINVAL);
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, SMALL_GPA, big, (16 << 20) + 1),
 		       -EINVAL);
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, ~0ULL - 8, big, 16), -EINVAL);
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, 0x7f000000ULL, big, 8), -ENOENT);
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id + 7, SMALL_GPA, big, 8), -ENOENT);
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA, NULL, 8), -EFAULT);
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, ~0ULL - 8, big, 16), -EINVAL);
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, 0x7f000000ULL, big, 8), -ENOENT);
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id + 7, SMALL_GPA, big, 8), -ENOENT);
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, SMALL_GPA, NULL, 8), -EFAULT);
 	/* Beyond the end of the last memslot. */
-	TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id,
+	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id,
 			   SMALL_GPA + SLOT_PAGES * 4096 - 8, big, 16), -ENOENT);
 	ksft_test_result_pass("DMA errors: EINVAL, ENOENT, EFAULT\n");
 
@@ -232,22 +210,22 @@ int main(void)
 			    "shadow INFO: type %u, %u levels, huge %u", info.type,
 			    info.levels, info.max_huge_page_level);
 		TEST_ASSERT_EQ(kti_fault(dev, sid, SMALL_GPA, KTI_ACCESS_READ), -EINVAL);
-		TEST_ASSERT_EQ(shadow_map(dev, id, SMALL_GPA, small, 4096, 0), -EINVAL);
-		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA + 8, small, 4096, 0), -EINVAL);
-		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA, small, 100, 0), -EINVAL);
-		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA, small, 0, 0), -EINVAL);
-		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA, small, 4096, 2), -EINVAL);
-		TEST_ASSERT_EQ(shadow_map(dev, sid, 1ULL << 48, small, 4096, 0), -EINVAL);
-		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA, NULL, 4096, 0), -EFAULT);
+		TEST_ASSERT_EQ(kti_shadow_map(dev, id, SMALL_GPA, small, 4096, 0), -EINVAL);
+		TEST_ASSERT_EQ(kti_shadow_map(dev, sid, SMALL_GPA + 8, small, 4096, 0), -EINVAL);
+		TEST_ASSERT_EQ(kti_shadow_map(dev, sid, SMALL_GPA, small, 100, 0), -EINVAL);
+		TEST_ASSERT_EQ(kti_shadow_map(dev, sid, SMALL_GPA, small, 0, 0), -EINVAL);
+		TEST_ASSERT_EQ(kti_shadow_map(dev, sid, SMALL_GPA, small, 4096, 2), -EINVAL);
+		TEST_ASSERT_EQ(kti_shadow_map(dev, sid, 1ULL << 48, small, 4096, 0), -EINVAL);
+		TEST_ASSERT_EQ(kti_shadow_map(dev, sid, SMALL_GPA, NULL, 4096, 0), -EFAULT);
 		/* Nothing mapped yet: a miss is an error, never a fault. */
-		TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, sid, SMALL_GPA, &v, 8), -EFAULT);
+		TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, sid, SMALL_GPA, &v, 8), -EFAULT);
 
-		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA, small,
+		TEST_ASSERT_EQ(kti_shadow_map(dev, sid, SMALL_GPA, small,
 					  SLOT_PAGES * 4096, 0), 0);
-		TEST_ASSERT_EQ(shadow_map(dev, sid, THP_GPA, thp, SLOT_PAGES * 4096,
+		TEST_ASSERT_EQ(kti_shadow_map(dev, sid, THP_GPA, thp, SLOT_PAGES * 4096,
 					  KTI_SHADOW_MAP_READONLY), 0);
 		/* Overlap: refused, and nothing more pinned. */
-		TEST_ASSERT_EQ(shadow_map(dev, sid, SMALL_GPA + 4096 * 4, small,
+		TEST_ASSERT_EQ(kti_shadow_map(dev, sid, SMALL_GPA + 4096 * 4, small,
 					  4096 * 2, 0), -EEXIST);
 		s = kti_stats(dev, sid);
 		TEST_ASSERT_EQ(s.pinned_pages, 2 * SLOT_PAGES);
@@ -263,8 +241,8 @@ int main(void)
 			for (i = 0; i < WRITTEN; i++) {
 				__u64 gpa = base[s_] + i * 4096;
 
-				TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, sid, gpa, big, 4096), 0);
-				TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, gpa, big + 4096, 4096), 0);
+				TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, sid, gpa, big, 4096), 0);
+				TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, gpa, big + 4096, 4096), 0);
 				TEST_ASSERT(!memcmp(big, big + 4096, 4096),
 					    "gpa %#llx differs between shadow and shared", gpa);
 			}
@@ -273,15 +251,15 @@ int main(void)
 		TEST_ASSERT_EQ(kti_stats(dev, sid).last_leaf_level, 1);
 		/* Written through the shadow, read through the shared table. */
 		v = HOST_PAT1 ^ HOST_PAT2;
-		TEST_ASSERT_EQ(dma(dev, KTI_DMA_WRITE, sid, SMALL_GPA + 7 * 4096 + 1000,
+		TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_WRITE, sid, SMALL_GPA + 7 * 4096 + 1000,
 				   &v, 8), 0);
 		v = 0;
-		TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, SMALL_GPA + 7 * 4096 + 1000,
+		TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, SMALL_GPA + 7 * 4096 + 1000,
 				   &v, 8), 0);
 		TEST_ASSERT_EQ(v, HOST_PAT1 ^ HOST_PAT2);
 		/* Read-only mapping; outside any mapping. */
-		TEST_ASSERT_EQ(dma(dev, KTI_DMA_WRITE, sid, THP_GPA, &v, 8), -EFAULT);
-		TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, sid, SMALL_GPA + SLOT_PAGES * 4096,
+		TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_WRITE, sid, THP_GPA, &v, 8), -EFAULT);
+		TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, sid, SMALL_GPA + SLOT_PAGES * 4096,
 				   &v, 8), -EFAULT);
 		s = kti_stats(dev, sid);
 		TEST_ASSERT_EQ(s.faults + s.walk_faults + s.invalidations, 0);
@@ -302,7 +280,7 @@ int main(void)
 		__u64 gpa = SMALL_GPA + 6 * 4096;
 
 		v = HOST_PAT1;
-		TEST_ASSERT_EQ(dma(dev, KTI_DMA_WRITE, id, gpa, &v, 8), 0);
+		TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_WRITE, id, gpa, &v, 8), 0);
 		s0 = kti_stats(dev, id);
 		vm_mem_region_set_flags(vm, SMALL_SLOT, KVM_MEM_LOG_DIRTY_PAGES);
 		s = kti_stats(dev, id);
@@ -310,14 +288,14 @@ int main(void)
 			    "enabling dirty logging was not reported");
 		kvm_vm_get_dirty_log(vm, SMALL_SLOT, bitmap);
 		s0 = kti_stats(dev, id);
-		TEST_ASSERT_EQ(dma(dev, KTI_DMA_WRITE, id, gpa, &v, 8), 0);
+		TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_WRITE, id, gpa, &v, 8), 0);
 		s = kti_stats(dev, id);
 		TEST_ASSERT_EQ(s.walk_faults, s0.walk_faults + 1);
 		kvm_vm_get_dirty_log(vm, SMALL_SLOT, bitmap);
 		TEST_ASSERT(bitmap[0] & (1UL << 6), "the importer's write was not logged");
 		/* Reads do not fault: the mapping is still there, read-only. */
 		s0 = kti_stats(dev, id);
-		TEST_ASSERT_EQ(dma(dev, KTI_DMA_READ, id, gpa + 4096, &v, 8), 0);
+		TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, gpa + 4096, &v, 8), 0);
 		TEST_ASSERT_EQ(kti_stats(dev, id).walk_faults, s0.walk_faults);
 		vm_mem_region_set_flags(vm, SMALL_SLOT, 0);
 		ksft_test_result_pass("dirty logging: the importer's next write faults and is logged dirty\n");

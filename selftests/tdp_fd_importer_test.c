@@ -297,15 +297,14 @@ static void test_device(const struct importer_dev *d)
 static void test_fanout(void)
 {
 	struct kvm_vm *vm = vm_create_barebones();
-	int cdev = open("/dev/kvm_tdp_importer_c", O_RDWR);
-	int rdev = open("/dev/kvm_tdp_iommu", O_RDWR);
+	int cdev = kti_open("/dev/kvm_tdp_importer_c");
+	int rdev = kti_open("/dev/kvm_tdp_iommu");
 	const __u32 rw = KTI_ACCESS_READ | KTI_ACCESS_WRITE;
 	struct kti_stats s;
 	__u32 cid[3], rid;
 	char *hva;
 	int tdp, i;
 
-	TEST_ASSERT(cdev >= 0 && rdev >= 0, "open importers: %s", strerror(errno));
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, DATA_GPA,
 				    DATA_SLOT, DATA_PAGES, 0);
 	hva = addr_gpa2hva(vm, DATA_GPA);

@@ -199,21 +199,10 @@ static uint64_t rnd(uint64_t *s)
 	return *s;
 }
 
-static int open_dev(const char *path)
-{
-	int fd = open(path, O_RDWR);
-
-	TEST_ASSERT(fd >= 0, "open(%s): %s", path, strerror(errno));
-	return fd;
-}
 
 static int dma(unsigned long cmd, __u64 gpa, void *buf, __u64 len)
 {
-	struct kti_dma d = {
-		.id = P.id, .gpa = gpa, .len = len, .buf = (unsigned long)buf,
-	};
-
-	return ioctl(P.iommu, cmd, &d) ? -errno : 0;
+	return kti_dma(P.iommu, cmd, P.id, gpa, buf, len);
 }
 
 static int dma_read64(__u64 gpa, uint64_t *v)
@@ -612,8 +601,8 @@ static void *importer_thread(void *arg)
 static void *churn_thread(void *arg)
 {
 	struct kti_attach again = { .tdp_fd = P.tdp };
-	int c = open_dev("/dev/kvm_tdp_importer_c");
-	int rust = open_dev("/dev/kvm_tdp_iommu");
+	int c = kti_open("/dev/kvm_tdp_importer_c");
+	int rust = kti_open("/dev/kvm_tdp_iommu");
 	struct worker *w = arg;
 	unsigned int k, n, pg;
 	__u64 before;
@@ -640,7 +629,7 @@ static void *churn_thread(void *arg)
 		if (w->iters % 4 == 3) {
 			/* The file's release detaches them all. */
 			close(c);
-			c = open_dev("/dev/kvm_tdp_importer_c");
+			c = kti_open("/dev/kvm_tdp_importer_c");
 			continue;
 		}
 		for (k = 0; k < n; k++)
@@ -657,7 +646,7 @@ static void *churn_thread(void *arg)
 static void *close_thread(void *arg)
 {
 	struct kvm_create_tdp_fd args = { .mode = KVM_TDP_FD_MODE_SHARED };
-	int c = open_dev("/dev/kvm_tdp_importer_c");
+	int c = kti_open("/dev/kvm_tdp_importer_c");
 	struct worker *w = arg;
 	struct kvm_vm *vm;
 	__u64 before;
@@ -710,7 +699,7 @@ static void *close_thread(void *arg)
 		case 2:
 			/* The importer's file goes: its release detaches. */
 			close(c);
-			c = open_dev("/dev/kvm_tdp_importer_c");
+			c = kti_open("/dev/kvm_tdp_importer_c");
 			close(tdp_fd_create(vm));
 			kvm_vm_free(vm);
 			break;
@@ -810,7 +799,7 @@ static void run_phase(bool protected, unsigned int secs, uint64_t seed)
 	}
 
 	P.tdp = tdp_fd_create(P.vm);
-	P.iommu = open_dev("/dev/kvm_tdp_iommu");
+	P.iommu = kti_open("/dev/kvm_tdp_iommu");
 	P.id = kti_attach(P.iommu, P.tdp, 0);
 
 	for (i = 0; i < ARRAY_SIZE(workers); i++) {

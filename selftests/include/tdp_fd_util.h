@@ -37,6 +37,35 @@ static inline int kti_open(const char *path)
 	return fd;
 }
 
+/*
+ * KTI_DMA_READ or KTI_DMA_WRITE (@cmd) of @len bytes at guest physical @gpa
+ * through attachment @id of @dev, from or to @buf; 0 or -errno.
+ */
+static inline int kti_dma(int dev, unsigned long cmd, __u32 id, __u64 gpa,
+			  void *buf, __u64 len)
+{
+	struct kti_dma d = {
+		.id = id, .gpa = gpa, .len = len, .buf = (unsigned long)buf,
+	};
+
+	return ioctl(dev, cmd, &d) ? -errno : 0;
+}
+
+/*
+ * KTI_SHADOW_MAP: pins @len bytes at @hva and maps them at @gpa in shadow
+ * domain @id of @dev (flags KTI_SHADOW_MAP_*); 0 or -errno.
+ */
+static inline int kti_shadow_map(int dev, __u32 id, __u64 gpa, void *hva,
+				 __u64 len, __u32 flags)
+{
+	struct kti_dma d = {
+		.id = id, .flags = flags, .gpa = gpa, .len = len,
+		.buf = (unsigned long)hva,
+	};
+
+	return ioctl(dev, KTI_SHADOW_MAP, &d) ? -errno : 0;
+}
+
 /* KVM_CREATE_TDP_FD for the shared view of address space 0; must work. */
 static inline int tdp_fd_create(struct kvm_vm *vm)
 {
