@@ -301,17 +301,13 @@ impl VendorMeta {
         }
     }
 
-    /// The must-be-zero bits of a present entry at `level` (1-based), of a
-    /// leaf with the page-size bit set if `ps`; 0 for an unknown level.
-    pub fn rsvd_bits(&self, ps: bool, level: u32) -> u64 {
-        let rsvd = match self {
-            Self::Npt(m) => &m.rsvd_bits_mask,
-            Self::Ept(m) => &m.rsvd_bits_mask,
-        };
-        let Some(i) = (level as usize).checked_sub(1).filter(|i| *i < MAX_LEVELS) else {
-            return 0;
-        };
-        rsvd[usize::from(ps)][i]
+    /// The must-be-zero bits of a present entry: `[ps][level - 1]`, where
+    /// `ps` is 1 for a leaf with the page-size bit set.
+    pub fn rsvd_bits_table(&self) -> [[u64; MAX_LEVELS]; 2] {
+        match self {
+            Self::Npt(m) => m.rsvd_bits_mask,
+            Self::Ept(m) => m.rsvd_bits_mask,
+        }
     }
 }
 

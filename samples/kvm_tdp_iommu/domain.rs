@@ -130,7 +130,6 @@ impl Store for Pages {
 pub struct Shadow {
     pages: Pages,
     pins: KVec<PinnedPages>,
-    pinned: u64,
 }
 
 impl Shadow {
@@ -141,7 +140,7 @@ impl Shadow {
 
     /// Pages pinned for it.
     pub fn pinned_pages(&self) -> u64 {
-        self.pinned
+        self.pins.iter().map(|p| p.len() as u64).sum()
     }
 }
 
@@ -206,11 +205,16 @@ impl Domain {
             fault_on_miss: false,
             iotlb <- new_spinlock!(iotlb, "kvm_tdp_iommu:iotlb"),
             shadow <- new_mutex!(
-                Some(Shadow { pages, pins: KVec::new(), pinned: 0 }),
+                Some(Shadow { pages, pins: KVec::new() }),
                 "kvm_tdp_iommu:shadow"
             ),
             counters: Counters::default(),
         }))
+    }
+
+    /// The layout of the table the domain walks.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// Runs `f` on the shadow table, if this is a shadow domain.
@@ -272,7 +276,6 @@ impl Domain {
             self.iotlb.lock().flush(gpa, len);
             return Err(e);
         }
-        shadow.pinned += npages as u64;
         // Cannot fail: room was reserved before anything was mapped.
         shadow.pins.push(pins, GFP_KERNEL)?;
         Ok(())

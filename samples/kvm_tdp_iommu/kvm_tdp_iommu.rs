@@ -175,12 +175,6 @@ impl IommuFile {
         }
         let fd = TdpFd::get(tdp_fd)?;
         let meta = fd.metadata()?;
-        let mut rsvd = [[0u64; 5]; 2];
-        for (ps, row) in rsvd.iter_mut().enumerate() {
-            for (i, bits) in row.iter_mut().enumerate() {
-                *bits = meta.rsvd_bits(ps == 1, i as u32 + 1);
-            }
-        }
         let layout = Layout {
             format: match meta.kind() {
                 TableKind::Npt => Format::Npt,
@@ -189,7 +183,7 @@ impl IommuFile {
             levels: meta.levels(),
             max_huge_level: meta.max_huge_level(),
             pfn_mask: meta.pfn_mask(),
-            rsvd,
+            rsvd: meta.rsvd_bits_table(),
         };
         let fault_on_miss = flags & KTI_ATTACH_NO_FAULT == 0;
         let domain = Arc::pin_init(
@@ -303,17 +297,15 @@ impl MiscDevice for KvmTdpIommu {
             }
             KTI_INFO => {
                 let id = reader.read::<u32>()?;
-                let info = file.with(id, |a| match a {
-                    Att::Tdp(a) => {
-                        let meta = a.metadata()?;
-                        let kind = match meta.kind() {
-                            TableKind::Npt => 1u32,
-                            TableKind::Ept => 2u32,
-                        };
-                        Ok([kind, meta.levels(), meta.max_huge_level()])
-                    }
-                    // Its own table: NPT format, 4 levels, 4K leaves.
-                    Att::Shadow(_) => Ok([1, shadow::LEVELS, 1]),
+                // The layout the domain walks: the TDP FD's, from its
+                // metadata at attach, or a shadow domain's own.
+                let info = file.with(id, |a| {
+                    let layout = a.domain().layout();
+                    let kind = match layout.format {
+                        Format::Npt => 1u32,
+                        Format::Ept => 2u32,
+                    };
+                    Ok([kind, layout.levels, layout.max_huge_level])
                 })?;
                 writer.write(&id)?;
                 for v in info {
