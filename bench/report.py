@@ -43,11 +43,17 @@ def verdict(ratio, target):
     return "met" if ratio <= target else "**missed**"
 
 
-def tables(rows):
-    out = []
+def by_item(rows):
+    """The rows' values by item, then by (case, x)."""
     by = defaultdict(dict)
     for item, case, x, value, unit in rows:
         by[item][(case, x)] = value
+    return by
+
+
+def tables(rows):
+    out = []
+    by = by_item(rows)
 
     inval = by["inval"]
     if inval:
@@ -138,9 +144,7 @@ def plot(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by = defaultdict(dict)
-    for item, case, x, value, unit in rows:
-        by[item][(case, x)] = value
+    by = by_item(rows)
     fig, ax = plt.subplots(2, 2, figsize=(12, 9))
 
     a = ax[0][0]
