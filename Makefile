@@ -4,6 +4,7 @@
 #
 #   make run         build what is missing, run the demo in a VM
 #   make check       host unit tests + every selftest in a VM (CI runs this)
+#   make check-detectors  prove each kernel bug detector fires and is caught
 #   make deps        install the pinned toolchain and tools (idempotent)
 #   make kernel      build the patched 6.12 kernel in $(KDIR) (cached, keyed)
 #   make modules     build drivers/kvm_tdp_fd and samples/ out of tree
@@ -27,7 +28,7 @@ KDIR ?= $(KTDP_CACHE)/linux
 export KTDP_CACHE KDIR
 
 .PHONY: all deps kernel modules selftests host-test check run lint fmt clean kvm-selftests \
-	kvm-selftests-base bench
+	kvm-selftests-base bench check-detectors
 
 all: modules selftests
 
@@ -38,16 +39,20 @@ kernel: deps
 	@bash scripts/kernel.sh
 
 modules: kernel
-	@$(ENV) ktdp_kmake M=$(CURDIR) modules
+	@$(ENV) ktdp_lock -s && ktdp_kmake M=$(CURDIR) modules && mkdir -p out && \
+		cp $(KDIR)/.ktdp-key out/modules.key
 
 selftests: kernel
-	@$(ENV) $(MAKE) -s -C selftests
+	@$(ENV) ktdp_lock -s && $(MAKE) -s -C selftests
 
 host-test: deps
-	@$(ENV) cd logic && CARGO_TARGET_DIR=$(KTDP_CACHE)/cargo-target cargo test
+	@$(ENV) cd logic && CARGO_TARGET_DIR=$(KTDP_CACHE)/cargo-target cargo test --locked
 
 check:
 	@bash scripts/check.sh
+
+check-detectors:
+	@bash scripts/detectors.sh
 
 run: modules selftests
 	@bash scripts/vm.sh demo

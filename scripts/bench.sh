@@ -18,7 +18,7 @@ cd "$KTDP_ROOT"
 mode=${KTDP_BENCH:-full}
 rounds=${KTDP_BENCH_ROUNDS:-3}
 make -s kernel modules selftests
-res=out/bench
+res=$(ktdp_results bench)
 args=("$mode")
 if [ "$mode" != quick ]; then
 	KTDP_VARIANT=base bash scripts/kernel.sh

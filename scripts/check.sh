@@ -10,6 +10,10 @@ set -uo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$KTDP_ROOT"
 mkdir -p out
+# The whole check, build to verdict, holds the kernel cache (scripts/env.sh):
+# nobody rebuilds the tree between our build and our boot.
+ktdp_lock -x
+res=$(ktdp_results check)
 
 passed=0
 failed=0
@@ -36,7 +40,7 @@ fi
 
 # 3. Host-side unit tests of the pure logic (cargo test).
 ktdp_log "check: host unit tests (cargo test)"
-(cd logic && CARGO_TARGET_DIR=$KTDP_CACHE/cargo-target cargo test 2>&1) |
+(cd logic && CARGO_TARGET_DIR=$KTDP_CACHE/cargo-target cargo test --locked 2>&1) |
 	tee out/host-test.log | grep -E '^test |test result|error|panicked'
 host_rc=${PIPESTATUS[0]}
 while read -r p f; do
@@ -45,27 +49,56 @@ while read -r p f; do
 done < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' out/host-test.log)
 [ "$host_rc" = 0 ] || count fail "cargo test" "exit $host_rc, see out/host-test.log"
 
-# 4. The VM: modules, selftests, kmemleak.
+# 4. The VM: modules, selftests, kmemleak.  What it must report comes from
+# selftests/manifest (KTDP_TESTS keeps only the tests named, each of which
+# must be listed); every selftest source must be listed.
+manifest=selftests/manifest
+expected=$(sed -n 's/^\(step\|test\) //p' "$manifest")
+for t in ${KTDP_TESTS:-}; do
+	grep -qx "test $t" "$manifest" || count fail "KTDP_TESTS" "$t is not a test in $manifest"
+done
+for c in selftests/*_test.c; do
+	t=$(basename "$c" .c)
+	grep -qx "test $t" "$manifest" || count fail "manifest" "$c is not in $manifest"
+done
+if [ -n "${KTDP_TESTS:-}" ]; then
+	expected=$(while read -r kind t; do
+		case "$kind" in
+		step) echo "$t" ;;
+		test) [[ " $KTDP_TESTS " != *" $t "* ]] || echo "$t" ;;
+		esac
+	done <"$manifest")
+fi
+
 ktdp_log "check: selftests in the VM"
 bash scripts/vm.sh check ${KTDP_TESTS:-}
 vm_rc=$?
-res=out/check
 while read -r line; do
 	case "$line" in
 	"ok "*) count ok "${line#ok }" ;;
 	"not ok "*) count fail "${line#not ok }" "see $res/" ;;
 	esac
 done < <(cat "$res/tap.txt" 2>/dev/null)
+# Every expected TAP line, in order; nothing else.
+got=$(sed -n 's/^\(not \)\{0,1\}ok [0-9]* \([^ ]*\).*/\2/p' "$res/tap.txt" 2>/dev/null)
+if [ "$got" != "$expected" ]; then
+	diff <(echo "$expected") <(echo "$got") | sed -n 's/^\([<>]\)/# \1/p' | head -20
+	count fail "manifest" "the guest ran other steps than $manifest lists ('<' expected, '>' ran)"
+fi
+if [ -f "$res/vm-timeout" ]; then
+	count fail "vm timeout" "the guest ran past KTDP_VM_TIMEOUT=$(cat "$res/vm-timeout") s and was killed"
+fi
 if [ ! -s "$res/dmesg.log" ]; then
 	count fail "vm" "the guest did not finish (exit $vm_rc); its console is in $res/console.log"
 	cp "$res/console.log" "$res/dmesg.log" 2>/dev/null
 fi
 
-# 5. The guest's kernel log must be free of any report.
-reports='WARNING:|BUG:|Oops|general protection|Kernel panic|Call Trace|possible circular locking|possible recursive locking|inconsistent lock state|DEBUG_LOCKS_WARN_ON|turning off the locking correctness validator|suspicious RCU usage|KASAN|UBSAN|kmemleak: [0-9]+ new suspected|INFO: task .* blocked|sleeping function called from invalid context|refcount_t:'
-if grep -Eq "$reports" "$res/dmesg.log" "$res/console.log" 2>/dev/null; then
-	grep -En "$reports" "$res/dmesg.log" | head -20 | sed 's/^/# /'
-	count fail "guest kernel log clean" "report in $res/dmesg.log"
+# 5. The guest's kernel log must be free of any report (the console too: it
+# holds what a guest that died printed last).
+if grep -Eq -f <(grep -v '^#' scripts/kernel-reports.txt) "$res/dmesg.log" "$res/console.log" 2>/dev/null; then
+	grep -Ehn -f <(grep -v '^#' scripts/kernel-reports.txt) "$res/dmesg.log" "$res/console.log" |
+		head -20 | sed 's/^/# /'
+	count fail "guest kernel log clean" "report in $res/dmesg.log or console.log"
 else
 	count ok "guest kernel log clean"
 fi

@@ -8,7 +8,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 APT_PKGS=(
-	linux-source-6.12
+	"linux-source-6.12=$KTDP_SRC_DEB"
 	build-essential bc rsync kmod cpio bison flex libelf-dev libssl-dev
 	dwarves python3 python3-venv xz-utils zstd git
 	clang-19 lld-19 llvm-19 libclang-19-dev
@@ -16,7 +16,7 @@ APT_PKGS=(
 	libseccomp-dev libcap-ng-dev pkg-config
 	"rustc-web=$KTDP_RUST_DEB" "cargo-web=$KTDP_RUST_DEB"
 	"rust-web-src=$KTDP_RUST_DEB" "libstd-rust-web-dev=$KTDP_RUST_DEB"
-	"libstd-rust-web-1.85=$KTDP_RUST_DEB" "rustfmt-web=$KTDP_RUST_DEB"
+	"libstd-rust-web-${KTDP_RUST_DEB%.*+*}=$KTDP_RUST_DEB" "rustfmt-web=$KTDP_RUST_DEB"
 	"rust-web-clippy=$KTDP_RUST_DEB"
 )
 
@@ -35,10 +35,36 @@ apt_missing() {
 	done
 }
 
+# A pinned version the archive no longer serves (bookworm's point releases
+# drop superseded versions) must say so, not fail inside apt.
+apt_check_pins() {
+	local p name want
+	for p in "$@"; do
+		name=${p%%=*}
+		want=${p#*=}
+		[ "$name" = "$p" ] && continue
+		apt-cache madison "$name" | awk -F' [|] ' '{print $2}' |
+			grep -qxF "$want" && continue
+		echo "error: the archive no longer has $name=$want." >&2
+		echo "  It offers: $(apt-cache madison "$name" | awk -F' [|] ' '{print $2}' | tr '\n' ' ')" >&2
+		case $name in
+		rustc-web | cargo-web | rust-web-* | libstd-rust-web* | rustfmt-web)
+			echo "  The kernel's Rust is pinned to $KTDP_RUST_DEB (scripts/env.sh)." >&2
+			echo "  Set KTDP_RUST_DEB to a version listed above and check that" >&2
+			echo "  'make kernel' builds with it (see README, 'Toolchain')." >&2 ;;
+		linux-source-6.12)
+			echo "  The kernel source is pinned in scripts/env.sh (KTDP_SRC_DEB)." >&2 ;;
+		esac
+		return 1
+	done
+}
+
 missing=$(apt_missing)
 if [ -n "$missing" ]; then
 	ktdp_log "apt: installing $(echo $missing)"
 	apt-get update -q >/dev/null
+	# shellcheck disable=SC2086
+	apt_check_pins $missing || exit 1
 	# shellcheck disable=SC2086
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 		--no-install-recommends --allow-downgrades $missing >/dev/null
@@ -82,6 +108,7 @@ if [ ! -f "$stamp" ]; then
 fi
 
 # A kernel build wants these exact tools; fail here rather than half-way in.
-rustc --version | grep -q '^rustc 1\.85' || ktdp_die "rustc is not 1.85: $(command -v rustc)"
+rustc --version | grep -qF "rustc ${KTDP_RUST_DEB%%+*}" ||
+	ktdp_die "rustc is not ${KTDP_RUST_DEB%%+*}: $(command -v rustc)"
 bindgen --version | grep -q "$KTDP_BINDGEN" || ktdp_die "bindgen is not $KTDP_BINDGEN"
 [ -f "$KTDP_SRC_TARBALL" ] || ktdp_die "missing $KTDP_SRC_TARBALL"

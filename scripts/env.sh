@@ -9,6 +9,9 @@ KTDP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KTDP_TOOLS=$KTDP_CACHE/tools
 KTDP_VENV=$KTDP_TOOLS/venv
 KTDP_SRC_VERSION=6.12
+# The Debian source package is pinned: bookworm-security carries several 6.12
+# releases at once, and every machine must test the same kernel.
+KTDP_SRC_DEB=6.12.117-1~deb12u1
 KTDP_SRC_TARBALL=/usr/src/linux-source-$KTDP_SRC_VERSION.tar.xz
 : "${KDIR:=$KTDP_CACHE/linux}"
 
@@ -34,6 +37,43 @@ ktdp_kmake() {
 # the cover letter (0000-*) carries no diff and is left out.
 ktdp_series() {
 	ls patches/[0-9]*.patch 2>/dev/null | grep -v '/0000-' | sort
+}
+
+# The kernel cache ($KDIR and its _modinst) is shared by every clone on the
+# machine.  ktdp_lock -x (build) or -s (use: boot it, build modules against
+# it) holds $KTDP_CACHE/.lock on fd 9 until the calling process exits.  The fd
+# and KTDP_LOCKED are inherited, so a child of a holder converts the holder's
+# lock instead of waiting for it (flock on one open file description).
+ktdp_lock() { # -x|-s
+	# A child of a holder keeps the holder's lock as it is: converting it
+	# would not be atomic (flock(2)), another builder could slip in.
+	if [ -n "${KTDP_LOCKED:-}" ] && { true >&9; } 2>/dev/null; then
+		return 0
+	fi
+	mkdir -p "$KTDP_CACHE"
+	exec 9>>"$KTDP_CACHE/.lock"
+	if ! flock -n "$1" 9; then
+		ktdp_log "waiting for the kernel cache lock ($KTDP_CACHE/.lock)"
+		flock "$1" 9
+	fi
+	export KTDP_LOCKED=1
+}
+
+# Everything that can change what the kernel build produces, one line each:
+# the pinned source, the tool packages and the tools built from crates.io.
+ktdp_tool_versions() {
+	dpkg-query -W -f='${Package} ${Version}\n' linux-source-6.12 \
+		clang-19 lld-19 llvm-19 libclang-19-dev rustc-web rust-web-src \
+		rust-web-clippy libstd-rust-web-dev dwarves libelf-dev libssl-dev \
+		make bison flex bc 2>&1
+	echo "bindgen $KTDP_BINDGEN virtme-ng $KTDP_VIRTME_NG"
+}
+
+# Where a VM run of MODE leaves its results.  KTDP_RESULTS moves them (a second
+# VM running at once); scripts/vm.sh writes there and scripts/check.sh reads
+# from the same place.
+ktdp_results() { # MODE
+	echo "${KTDP_RESULTS:-$KTDP_ROOT/out/$1}"
 }
 
 ktdp_log() {

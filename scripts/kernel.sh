@@ -30,10 +30,13 @@ if [ "${KTDP_VARIANT:-}" = base ]; then
 	FRAGMENT=$KTDP_CACHE/base-fragment.config
 fi
 
+# Exclusive for the whole build: no other clone composes, builds or boots
+# this tree meanwhile (scripts/env.sh, ktdp_lock).
+ktdp_lock -x
+
 key=$(
 	{
-		dpkg-query -W -f='${Version}\n' linux-source-6.12
-		echo "virtme-ng $KTDP_VIRTME_NG rustc $KTDP_RUST_DEB bindgen $KTDP_BINDGEN"
+		ktdp_tool_versions
 		sha256sum scripts/kernel.sh scripts/env.sh "$FRAGMENT" \
 			${PATCHES[@]+"${PATCHES[@]}"} ${OVERLAY[@]+"${OVERLAY[@]}"}
 	} | sha256sum | cut -c1-16
@@ -69,6 +72,9 @@ if [ "$(git_k tag -l pristine 2>/dev/null)" != pristine ] ||
 fi
 
 # 2. Compose pristine + patches + overlay in a scratch index, check it out.
+# From here on the tree no longer matches any key: drop the stamps first, so
+# that a failure anywhere below leaves a tree that is rebuilt next time.
+rm -f "$KDIR/.ktdp-key" "$KDIR/_modinst/ktdp-key"
 ktdp_log "kernel: composing tree for key $key"
 export GIT_INDEX_FILE=$KDIR/.git/ktdp-index
 git_k read-tree pristine
@@ -106,14 +112,17 @@ done <"$(realpath "$FRAGMENT")"
 [ $bad = 0 ] || ktdp_die "the config fragment was not honoured (see above)"
 
 # 4. Build.  The key is written last, so an interrupted build is redone.
-rm -f "$KDIR/.ktdp-key"
 ktdp_log "kernel: building bzImage and modules in $KDIR"
 # CLIPPY=1: the overlaid kernel crate code is linted as it is built (with
-# CONFIG_WERROR, a clippy warning fails the build).
-ktdp_kmake CLIPPY=1 bzImage modules
+# CONFIG_WERROR, a clippy warning fails the build).  The key goes into the
+# kernel's version string (uname -v; only init/version-timestamp.o depends on
+# it), so the guest can check that the kernel it booted and the modules it
+# loads come from one build (selftests/vm-run.sh).
+ktdp_kmake CLIPPY=1 KBUILD_BUILD_VERSION_TIMESTAMP="ktdp-$key" bzImage modules
 ktdp_kmake headers_install
 # A private module root for the guest: modprobe -d $KDIR/_modinst kvm_amd.
 rm -rf "$KDIR/_modinst"
 ktdp_kmake modules_install INSTALL_MOD_PATH="$KDIR/_modinst" >/dev/null
+echo "$key" >"$KDIR/_modinst/ktdp-key"
 echo "$key" >"$KDIR/.ktdp-key"
 ktdp_log "kernel: done (key $key)"

@@ -31,7 +31,7 @@ done
 
 # KTDP_KVM_TESTS="a b": run only these, and merge their results into the
 # previous full run's.
-res=out/$mode
+res=$(ktdp_results "$mode")
 prev=
 if [ -n "${KTDP_KVM_TESTS:-}" ]; then
 	printf '%s\n' $KTDP_KVM_TESTS >"$bin/list.txt"

@@ -15,27 +15,37 @@ source "$(dirname "$0")/env.sh"
 mode=${1:?usage: vm.sh check|demo|bench|kvm-selftests [args]}
 shift
 # KTDP_RESULTS: another results directory, for a second VM running at once.
-res=${KTDP_RESULTS:-$KTDP_ROOT/out/$mode}
+res=$(ktdp_results "$mode")
 rm -rf "$res"
 mkdir -p "$res"
 
+# The tree must not change while the guest uses it (scripts/env.sh).
+ktdp_lock -s
 bzimage=$KDIR/arch/x86/boot/bzImage
 [ -f "$bzimage" ] || ktdp_die "no kernel at $bzimage: run 'make kernel'"
+key=$(cat "$KDIR/.ktdp-key" 2>/dev/null) || ktdp_die "the kernel in $KDIR is not built for any key: run 'make kernel'"
 
 : "${KTDP_VM_MEM:=4G}"
 : "${KTDP_VM_TIMEOUT:=3000}"
 
 ktdp_log "vm: booting $bzimage (TCG, 2 vCPUs, $KTDP_VM_MEM) for '$mode'"
 set +e
-timeout --foreground -k 10 "$KTDP_VM_TIMEOUT" \
+# timeout without --foreground runs vng in a process group of its own and
+# signals that whole group: QEMU and virtiofsd (vng's descendants) go too,
+# so a hung guest ends here instead of at CI's limit.
+timeout -k 10 "$KTDP_VM_TIMEOUT" \
 	vng --disable-kvm --verbose -r "$bzimage" --cpus 2 -m "$KTDP_VM_MEM" \
 	--qemu-opts=-accel --qemu-opts=tcg,thread=single \
 	--append "panic=-1" \
 	--rwdir "$res" --cwd "$KTDP_ROOT" \
-	-- "KDIR=$KDIR bash $KTDP_ROOT/selftests/vm-run.sh $mode $res $*" \
+	-- "KDIR=$KDIR KTDP_KEY=$key bash $KTDP_ROOT/selftests/vm-run.sh $mode $res $*" \
 	</dev/null 2>&1 | tee "$res/console.log" | grep --line-buffered -v '^\[ *[0-9]*\.[0-9]*\]'
 vng_rc=${PIPESTATUS[0]}
 set -e
+if [ "$vng_rc" = 124 ] || [ "$vng_rc" = 137 ]; then
+	echo "$KTDP_VM_TIMEOUT" >"$res/vm-timeout"
+	ktdp_log "vm: timed out after $KTDP_VM_TIMEOUT s; QEMU ended"
+fi
 # The guest's own verdict; none means it died (or timed out) before the end.
 rc=$(cat "$res/guest-exit-code" 2>/dev/null || echo 255)
 echo "vng exit code $vng_rc, guest exit code $rc" >"$res/vm-exit-code"
