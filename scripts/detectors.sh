@@ -14,6 +14,10 @@ cd "$KTDP_ROOT"
 
 # fault  signature (grep -E) of the detector that must report it
 SIGS=(
+	# Any taint but a warning's turns lockdep off (add_taint()), and the
+	# sleep-in-atomic check with it: these two first.
+	"lockdep|possible circular locking dependency detected"
+	"atomic_sleep|BUG: sleeping function called from invalid context"
 	"kasan|BUG: KASAN: slab-use-after-free"
 	"kfence|BUG: KFENCE: use-after-free"
 	"ubsan_bounds|UBSAN: array-index-out-of-bounds"
@@ -24,9 +28,6 @@ SIGS=(
 	"hung_task|INFO: task ktdp_hung:[0-9]+ blocked for more than"
 	"soft_lockup|watchdog: BUG: soft lockup"
 	"rcu_stall|rcu: INFO: rcu_(preempt|sched) (self-)?detected stall"
-	"atomic_sleep|BUG: sleeping function called from invalid context"
-	# lockdep turns itself off after one report: last.
-	"lockdep|possible circular locking dependency detected"
 )
 
 ktdp_lock -x

@@ -159,27 +159,47 @@ static noinline int soft_lockup(void)
 	return 0;
 }
 
+static DECLARE_COMPLETION(gp_done);
+
+static int gp_fn(void *unused)
+{
+	synchronize_rcu();
+	complete(&gp_done);
+	return 0;
+}
+
 static noinline int rcu_stall(void)
 {
-	void *p = kmalloc(64, GFP_KERNEL);
+	struct task_struct *t;
 	int i;
 
-	/* A grace period must be waiting for this reader. */
-	kfree_rcu_mightsleep(p);
-	synchronize_rcu_expedited();
+	/*
+	 * A reader that does not end for 8 s while another task waits for a
+	 * grace period; the runner lowers rcu_cpu_stall_timeout to 3 s.
+	 */
 	rcu_read_lock();
+	t = kthread_run(gp_fn, NULL, "ktdp_gp");
+	if (IS_ERR(t)) {
+		rcu_read_unlock();
+		return PTR_ERR(t);
+	}
 	for (i = 0; i < 8000; i++)
 		mdelay(1);
 	rcu_read_unlock();
+	/* The thread runs this module's code: wait for it to end. */
+	wait_for_completion(&gp_done);
 	return 0;
 }
 
 static DEFINE_SPINLOCK(atomic_lock);
+static DEFINE_MUTEX(sleeping_lock);
 
 static noinline int atomic_sleep(void)
 {
+	/* mutex_lock() may sleep (might_sleep()); msleep() alone does not say. */
 	spin_lock(&atomic_lock);
-	msleep(1);
+	mutex_lock(&sleeping_lock);
+	mutex_unlock(&sleeping_lock);
 	spin_unlock(&atomic_lock);
 	return 0;
 }
