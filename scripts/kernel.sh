@@ -15,6 +15,9 @@ source "$(dirname "$0")/env.sh"
 
 cd "$KTDP_ROOT"
 mapfile -t PATCHES < <(ktdp_series)
+# Fixes to the 6.12 tree that the test platform needs, apart from the KVM
+# series (patches/platform/README): applied to every variant, first.
+mapfile -t PLATFORM < <(ls patches/platform/[0-9]*.patch 2>/dev/null | sort)
 mapfile -t OVERLAY < <(find rust include -type f 2>/dev/null | LC_ALL=C sort)
 FRAGMENT=config/kvm-tdp-fd.config
 
@@ -38,7 +41,8 @@ key=$(
 	{
 		ktdp_tool_versions
 		sha256sum scripts/kernel.sh scripts/env.sh "$FRAGMENT" \
-			${PATCHES[@]+"${PATCHES[@]}"} ${OVERLAY[@]+"${OVERLAY[@]}"}
+			${PLATFORM[@]+"${PLATFORM[@]}"} ${PATCHES[@]+"${PATCHES[@]}"} \
+			${OVERLAY[@]+"${OVERLAY[@]}"}
 	} | sha256sum | cut -c1-16
 )
 
@@ -78,7 +82,7 @@ rm -f "$KDIR/.ktdp-key" "$KDIR/_modinst/ktdp-key"
 ktdp_log "kernel: composing tree for key $key"
 export GIT_INDEX_FILE=$KDIR/.git/ktdp-index
 git_k read-tree pristine
-for p in ${PATCHES[@]+"${PATCHES[@]}"}; do
+for p in ${PLATFORM[@]+"${PLATFORM[@]}"} ${PATCHES[@]+"${PATCHES[@]}"}; do
 	git_k apply --cached --whitespace=nowarn "$KTDP_ROOT/$p" ||
 		ktdp_die "patch does not apply: $p"
 done

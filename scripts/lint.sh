@@ -20,7 +20,7 @@ ktdp_kmake M="$KTDP_ROOT" clean >/dev/null
 ktdp_kmake M="$KTDP_ROOT" CLIPPY=1 modules 2>&1 | tee out/clippy.log
 grep -q 'warning\|error' out/clippy.log && rc=1
 
-for p in $(ktdp_series); do
+for p in $(ktdp_series) patches/platform/[0-9]*.patch; do
 	# Run outside any git tree: in one, checkpatch checks git diffs instead.
 	(cd /tmp && "$KDIR/scripts/checkpatch.pl" --strict --quiet --no-tree \
 		"$KTDP_ROOT/$p") || rc=1
