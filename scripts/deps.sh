@@ -7,12 +7,38 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
+# The first of KTDP_RUST_DEBS that is installed or that the archive has.
+pick_rust() {
+	local v have first=
+	have=$(dpkg-query -W -f='${Version}' rustc-web 2>/dev/null || true)
+	for v in $KTDP_RUST_DEBS; do
+		: "${first:=$v}"
+		if [ "$have" = "$v" ] ||
+			apt-cache madison rustc-web | grep -qF " $v "; then
+			[ "$v" = "$first" ] || ktdp_log "warning: rustc-web $first is no longer" \
+				"in the archive; using $v (see README, 'Toolchain')"
+			echo "$v"
+			return 0
+		fi
+	done
+	echo "error: the archive has none of rustc-web $KTDP_RUST_DEBS" >&2
+	echo "  It offers: $(apt-cache madison rustc-web | awk -F' [|] ' '{print $2}' | tr '\n' ' ')" >&2
+	echo "  Add a version to KTDP_RUST_DEBS (scripts/env.sh) once 'make kernel'" >&2
+	echo "  and 'make check' pass with it (see README, 'Toolchain')." >&2
+	return 1
+}
+# The archive's lists may be missing on a fresh machine.
+[ -n "$(ls /var/lib/apt/lists/*_Packages 2>/dev/null | head -1)" ] ||
+	apt-get update -q >/dev/null
+KTDP_RUST_DEB=$(pick_rust) || exit 1
+
 APT_PKGS=(
 	"linux-source-6.12=$KTDP_SRC_DEB"
 	build-essential bc rsync kmod cpio bison flex libelf-dev libssl-dev
 	dwarves python3 python3-venv xz-utils zstd git
-	clang-19 lld-19 llvm-19 libclang-19-dev
-	qemu-system-x86
+	"clang-19=$KTDP_LLVM_DEB" "lld-19=$KTDP_LLVM_DEB" "llvm-19=$KTDP_LLVM_DEB"
+	"libclang-19-dev=$KTDP_LLVM_DEB"
+	"qemu-system-x86=$KTDP_QEMU_DEB"
 	libseccomp-dev libcap-ng-dev pkg-config
 	"rustc-web=$KTDP_RUST_DEB" "cargo-web=$KTDP_RUST_DEB"
 	"rust-web-src=$KTDP_RUST_DEB" "libstd-rust-web-dev=$KTDP_RUST_DEB"
@@ -48,10 +74,6 @@ apt_check_pins() {
 		echo "error: the archive no longer has $name=$want." >&2
 		echo "  It offers: $(apt-cache madison "$name" | awk -F' [|] ' '{print $2}' | tr '\n' ' ')" >&2
 		case $name in
-		rustc-web | cargo-web | rust-web-* | libstd-rust-web* | rustfmt-web)
-			echo "  The kernel's Rust is pinned to $KTDP_RUST_DEB (scripts/env.sh)." >&2
-			echo "  Set KTDP_RUST_DEB to a version listed above and check that" >&2
-			echo "  'make kernel' builds with it (see README, 'Toolchain')." >&2 ;;
 		linux-source-6.12)
 			echo "  The kernel source is pinned in scripts/env.sh (KTDP_SRC_DEB)." >&2 ;;
 		esac
@@ -91,21 +113,17 @@ cargo_tool() { # crate version binary [extra args]
 cargo_tool bindgen-cli "$KTDP_BINDGEN" bindgen
 cargo_tool virtiofsd "$KTDP_VIRTIOFSD" virtiofsd
 
-stamp=$KTDP_TOOLS/.virtme-ng-$KTDP_VIRTME_NG
+# virtme-ng and matplotlib, every Python dependency pinned.
+req=$KTDP_ROOT/scripts/requirements.txt
+stamp=$KTDP_TOOLS/.requirements-$(sha256sum "$req" | cut -c1-16)
 if [ ! -f "$stamp" ] || [ ! -x "$KTDP_VENV/bin/vng" ]; then
-	ktdp_log "pip: installing virtme-ng $KTDP_VIRTME_NG"
-	python3 -m venv "$KTDP_VENV"
-	"$KTDP_VENV/bin/pip" install -q "virtme-ng==$KTDP_VIRTME_NG"
+	ktdp_log "pip: installing scripts/requirements.txt (virtme-ng $KTDP_VIRTME_NG)"
+	[ -x "$KTDP_VENV/bin/pip" ] || python3 -m venv "$KTDP_VENV"
+	"$KTDP_VENV/bin/pip" install -q -r "$req"
 	touch "$stamp"
 fi
-
-# make bench plots with matplotlib, in the same venv.
-stamp=$KTDP_TOOLS/.matplotlib-$KTDP_MATPLOTLIB
-if [ ! -f "$stamp" ]; then
-	ktdp_log "pip: installing matplotlib $KTDP_MATPLOTLIB"
-	"$KTDP_VENV/bin/pip" install -q "matplotlib==$KTDP_MATPLOTLIB"
-	touch "$stamp"
-fi
+grep -qx "virtme-ng==$KTDP_VIRTME_NG" "$req" ||
+	ktdp_die "scripts/requirements.txt does not pin virtme-ng $KTDP_VIRTME_NG"
 
 # A kernel build wants these exact tools; fail here rather than half-way in.
 rustc --version | grep -qF "rustc ${KTDP_RUST_DEB%%+*}" ||

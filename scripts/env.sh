@@ -16,11 +16,16 @@ KTDP_SRC_TARBALL=/usr/src/linux-source-$KTDP_SRC_VERSION.tar.xz
 : "${KDIR:=$KTDP_CACHE/linux}"
 
 # Pinned tool versions.
-KTDP_RUST_DEB=1.85.0+dfsg3-1~deb12u3
+# rustc-web for the kernel's Rust, in order of preference: the pin, then a
+# version checked to build the 6.12 tree's Rust and the project's modules
+# warning-free (CLIPPY=1), for when the archive drops the pin at a point
+# release (scripts/deps.sh picks the first it can have, and says so).
+KTDP_RUST_DEBS=${KTDP_RUST_DEBS:-1.85.0+dfsg3-1~deb12u3 1.96.0+dfsg1-1~deb12u2}
+KTDP_LLVM_DEB=1:19.1.7-3~deb12u1
+KTDP_QEMU_DEB=1:7.2+dfsg-7+deb12u18+b3
 KTDP_BINDGEN=0.69.5
 KTDP_VIRTIOFSD=1.14.0
 KTDP_VIRTME_NG=1.42
-KTDP_MATPLOTLIB=3.9.2
 
 # Debian's rustc-web and its rust-src must win over rustup's toolchain, which
 # has no rust-src and cannot build the kernel's Rust code.
@@ -66,7 +71,8 @@ ktdp_tool_versions() {
 		clang-19 lld-19 llvm-19 libclang-19-dev rustc-web rust-web-src \
 		rust-web-clippy libstd-rust-web-dev dwarves libelf-dev libssl-dev \
 		make bison flex bc 2>&1
-	echo "bindgen $KTDP_BINDGEN virtme-ng $KTDP_VIRTME_NG"
+	echo "bindgen $KTDP_BINDGEN"
+	sha256sum "$KTDP_ROOT/scripts/requirements.txt"
 }
 
 # Where a VM run of MODE leaves its results.  KTDP_RESULTS moves them (a second
