@@ -5,6 +5,7 @@
 #   make run         build what is missing, run the demo in a VM
 #   make check       host unit tests + every selftest in a VM (CI runs this)
 #   make check-detectors  prove each kernel bug detector fires and is caught
+#   make check-harness    prove make check fails where it must (faults injected)
 #   make deps        install the pinned toolchain and tools (idempotent)
 #   make kernel      build the patched 6.12 kernel in $(KDIR) (cached, keyed)
 #   make modules     build drivers/kvm_tdp_fd and samples/ out of tree
@@ -28,7 +29,7 @@ KDIR ?= $(KTDP_CACHE)/linux
 export KTDP_CACHE KDIR
 
 .PHONY: all deps kernel modules selftests host-test check run lint fmt clean kvm-selftests \
-	kvm-selftests-base bench check-detectors
+	kvm-selftests-base bench check-detectors check-harness
 
 all: modules selftests
 
@@ -53,6 +54,9 @@ check:
 
 check-detectors:
 	@bash scripts/detectors.sh
+
+check-harness:
+	@bash scripts/check-harness.sh
 
 run: modules selftests
 	@bash scripts/vm.sh demo
