@@ -198,3 +198,31 @@ fn read_errors_and_bad_layouts_propagate() {
         Err(WalkError::BadLayout)
     );
 }
+
+#[test]
+fn addresses_beyond_the_table_do_not_alias() {
+    for format in [Format::Npt, Format::Ept] {
+        for levels in [4u32, 5] {
+            let l = layout(format, levels);
+            let mut m = Mem::default();
+            let gpa = 0x4000_1000u64;
+            let (root, table) = build(&mut m, format, levels, gpa, 1);
+            m.set(table, Layout::index(gpa, 1), 0x9000 | perms(format, true));
+            assert_eq!(l.walk(root, gpa, |t, i| m.read(t, i)).unwrap().pa, 0x9000);
+            let reach = 12 + 9 * levels;
+            // The highest address the table translates is still walked.
+            assert!(l.reaches((1u64 << reach) - 1));
+            // Any bit above the reach, up to bit 63, is refused: the index
+            // of the top level would ignore it and find `gpa`'s page.
+            for bit in reach..64 {
+                let alias = gpa | (1u64 << bit);
+                assert!(!l.reaches(alias));
+                assert_eq!(
+                    l.walk(root, alias, |t, i| m.read(t, i)),
+                    Err(WalkError::BadAddress),
+                    "{format:?} {levels} levels: bit {bit}"
+                );
+            }
+        }
+    }
+}

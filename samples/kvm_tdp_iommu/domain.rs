@@ -289,8 +289,16 @@ impl Domain {
     /// follows (a zap, or the kernel migrating the page for compaction), as
     /// a device's page request can be answered "retry": so the walk is
     /// retried after up to [`MAX_FAULTS`] faults before the DMA fails with
-    /// `EFAULT`.  A fault's own error ends the DMA at once.
+    /// `EFAULT`.  A fault's own error ends the DMA at once.  `EINVAL` for a
+    /// GPA beyond what the table translates; `ENXIO` for a page that is not
+    /// ordinary RAM (which a vCPU's fault may have mapped), which is never
+    /// copied.
     pub fn dma_page(&self, fd: Option<&TdpFd>, gpa: u64, buf: &mut [u8], dir: Dir) -> Result {
+        // An address beyond the table's reach is no address of the guest's:
+        // neither the walk nor the IOTLB may alias it to a lower one.
+        if !self.layout.reaches(gpa) {
+            return Err(EINVAL);
+        }
         let gfn = gpa >> 12;
         let offset = gpa & 0xfff;
         let write = dir == Dir::Write;
@@ -318,7 +326,9 @@ impl Domain {
                                 Some(leaf.pa >> 12)
                             }
                             Ok(_) | Err(WalkError::NotMapped) => None,
-                            Err(WalkError::BadLayout) => return Err(EINVAL),
+                            Err(WalkError::BadLayout | WalkError::BadAddress) => {
+                                return Err(EINVAL)
+                            }
                             Err(WalkError::Read(e)) => return Err(e),
                         }
                     }

@@ -93,6 +93,9 @@ pub enum WalkError<E> {
     NotMapped,
     /// The layout is not one this walker knows.
     BadLayout,
+    /// The address has bits set above what the table's levels translate:
+    /// walking it would alias a lower address.
+    BadAddress,
     /// Reading an entry failed.
     Read(E),
 }
@@ -106,6 +109,14 @@ impl Layout {
     /// Bytes mapped by a leaf at `level`.
     pub fn page_size(level: u32) -> u64 {
         1u64 << (PAGE_SHIFT + 9 * (level - 1))
+    }
+
+    /// Whether the table translates `gpa` at all: its levels index bits
+    /// `PAGE_SHIFT + 9 * levels - 1` down to `PAGE_SHIFT`, and a bit above
+    /// them would be ignored by the walk, aliasing a lower address.
+    pub fn reaches(&self, gpa: u64) -> bool {
+        let bits = PAGE_SHIFT + 9 * self.levels;
+        bits >= 64 || gpa >> bits == 0
     }
 
     fn rsvd_bits(&self, ps: bool, level: u32) -> u64 {
@@ -168,6 +179,9 @@ impl Layout {
     ) -> Result<Leaf, WalkError<E>> {
         if !(4..=5).contains(&self.levels) || !(1..=3).contains(&self.max_huge_level) {
             return Err(WalkError::BadLayout);
+        }
+        if !self.reaches(gpa) {
+            return Err(WalkError::BadAddress);
         }
         let mut table = root;
         let (mut readable, mut writable) = (true, true);
