@@ -15,13 +15,24 @@ void rust_helper_rcu_read_unlock(void)
 }
 
 /*
- * Whether @pa is the address of a page with a struct page, hence in the
- * direct map.  Reserved pages count: a guest page read before it was ever
- * written is the shared zero page.
+ * Whether @pa lies in a page of ordinary RAM, mapped write-back in the
+ * direct map: one with a struct page that is neither reserved (firmware
+ * ranges, MMIO, what /dev/mem and other VM_PFNMAP/VM_IO mappings expose)
+ * nor ZONE_DEVICE.  pfn_valid() alone is not enough: a reserved page has a
+ * struct page but need not be in the direct map.  The shared zero page
+ * counts: a guest page read before it was ever written is the zero page.
  */
 bool rust_helper_kvm_tdp_pa_is_ram(phys_addr_t pa)
 {
-	return pfn_valid(PHYS_PFN(pa));
+	unsigned long pfn = PHYS_PFN(pa);
+	struct page *page;
+
+	if (!pfn_valid(pfn))
+		return false;
+	if (is_zero_pfn(pfn))
+		return true;
+	page = pfn_to_page(pfn);
+	return !PageReserved(page) && !is_zone_device_page(page);
 }
 
 /* One 64-bit page-table entry at physical address @pa, read once. */

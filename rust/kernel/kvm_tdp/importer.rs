@@ -15,7 +15,10 @@
 use super::{Mm, VendorMeta, ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE};
 use crate::{
     bindings,
-    error::{code::EINVAL, from_err_ptr, to_result, Result},
+    error::{
+        code::{EINVAL, ENXIO},
+        from_err_ptr, to_result, Result,
+    },
     ffi::{c_ulong, c_void},
     sync::Arc,
 };
@@ -213,7 +216,8 @@ impl TableReader {
     /// physical address `table`.
     ///
     /// Fails with `EINVAL` if `table` is not page aligned, `index` is out of
-    /// range, or `table` is not a page of RAM.
+    /// range, or `table` is not a page of ordinary RAM (KVM's page tables
+    /// always are).
     pub fn read(&self, table: u64, index: usize) -> Result<u64> {
         const ENTRIES: usize = 512;
         if table % (bindings::PAGE_SIZE as u64) != 0 || index >= ENTRIES {
@@ -229,7 +233,12 @@ impl TableReader {
         Ok(unsafe { bindings::kvm_tdp_read_pte(table + (index as u64) * 8) })
     }
 
-    /// Checks that `[pa, pa + len)` lies within one page of RAM.
+    /// Checks that `[pa, pa + len)` lies within one page (`EINVAL`) of
+    /// ordinary RAM (`ENXIO`).
+    ///
+    /// A leaf of the exported table may map memory that is not: a vCPU's
+    /// fault maps MMIO and other `VM_PFNMAP`/`VM_IO` memory of a memslot.
+    /// Such a page need not be in the direct map, and is never copied.
     fn check_span(pa: u64, len: usize) -> Result {
         let page = bindings::PAGE_SIZE as u64;
         let len = len as u64;
@@ -238,7 +247,7 @@ impl TableReader {
         }
         // SAFETY: any physical address may be tested.
         if !unsafe { bindings::kvm_tdp_pa_is_ram(pa - pa % page) } {
-            return Err(EINVAL);
+            return Err(ENXIO);
         }
         Ok(())
     }
@@ -246,7 +255,8 @@ impl TableReader {
     /// Copies `dst.len()` bytes of guest memory at host physical address
     /// `pa`, which must come from a leaf read by this reader, to `dst`.
     ///
-    /// Fails with `EINVAL` unless the bytes lie within one page of RAM.
+    /// Fails with `EINVAL` unless the bytes lie within one page, and with
+    /// `ENXIO` unless that page is ordinary RAM.
     pub fn copy_from(&self, pa: u64, dst: &mut [u8]) -> Result {
         Self::check_span(pa, dst.len())?;
         // SAFETY: the span is within one page of RAM, mapped in the direct
@@ -262,7 +272,8 @@ impl TableReader {
     /// importer's lock that `invalidate` takes held since), so that the
     /// page is the guest's and still mapped.
     ///
-    /// Fails with `EINVAL` unless the bytes lie within one page of RAM.
+    /// Fails with `EINVAL` unless the bytes lie within one page, and with
+    /// `ENXIO` unless that page is ordinary RAM.
     pub fn copy_to(&self, pa: u64, src: &[u8]) -> Result {
         Self::check_span(pa, src.len())?;
         // SAFETY: the span is within one page of RAM, mapped in the direct
