@@ -192,12 +192,30 @@ struct kvm_exported_tdp_meta_ept {
  * @fault: maps @gfn into the exported table with at least the access
  *	@type asks for, on the importer's behalf: no vCPU is involved.  @mm
  *	must be the VM's and the caller's (current->mm).  May sleep.  Returns
- *	0, or -EINVAL (no access bit, or @mm is not current's), -EPERM (@mm is
- *	not the VM's), -ENOENT (no memslot holds @gfn), -EACCES (@gfn is
- *	private: the exported view maps shared memory only), -EROFS (write to a
- *	read-only memslot), -EFAULT or -EHWPOISON (the page could not be had),
- *	-EOPNOTSUPP (the VM has a dirty ring or non-coherent DMA and a vCPU
- *	would be needed), -EINTR (a signal is pending) or -ENOMEM.
+ *	0, or -EINVAL (no access bit, @mm is not current's, or @gfn lies
+ *	beyond what the table translates: above the reach of its
+ *	&kvm_exported_tdp_meta.levels or above the host's MAXPHYADDR), -EPERM
+ *	(@mm is not the VM's, or a write to a write-tracked GFN), -ENOENT (no
+ *	memslot holds @gfn), -EACCES (@gfn is private: the exported view maps
+ *	shared memory only), -EROFS (write to a read-only memslot), -ENXIO
+ *	(@gfn is backed by memory that is not ordinary RAM: MMIO, or
+ *	VM_PFNMAP/VM_IO memory without a refcounted struct page), -EFAULT or
+ *	-EHWPOISON (the page could not be had), -EOPNOTSUPP (the VM has
+ *	non-coherent DMA, whose memory type needs a vCPU), -EINTR (a signal is
+ *	pending) or -ENOMEM.
+ *
+ *	What ->fault() maps is ordinary RAM, mapped write-back in the direct
+ *	map.  A vCPU's own fault may still have mapped other memory (MMIO, a
+ *	/dev/mem range) in the table: an importer that accesses guest memory
+ *	through the CPU must check each page it finds in a leaf, and must not
+ *	access one that is not ordinary RAM through the direct map.  An
+ *	importer must likewise refuse a GPA with bits above the table's
+ *	levels, which its walk would otherwise alias to a lower GPA.
+ *
+ *	Never mapped for an importer, because the VM cannot have them with an
+ *	export: a dirty ring (enabling one while the TDP is exported fails
+ *	with -EBUSY, and KVM_CREATE_TDP_FD fails with -EOPNOTSUPP on a VM
+ *	with one) and SEV (the same, for every kind of SEV initialization).
  * @get_metadata: returns the format of the table, a
  *	struct kvm_exported_tdp_meta_npt or struct kvm_exported_tdp_meta_ept
  *	(tell them apart by their common first member), valid as long as the
