@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvm_util.h"
@@ -95,7 +96,6 @@ static void test_dirty_ring(void)
 		    r, r < 0 ? strerror(-r) : "an fd");
 	kvm_vm_free(vm);
 
-	ksft_test_result_pass("dirty ring: EBUSY while exported, EOPNOTSUPP and KVM_CAP_TDP_FD 0 once enabled\n");
 }
 
 static void data_guest_code(void)
@@ -127,6 +127,7 @@ static void test_gpa_reach(void)
 	reach = 12 + 9 * info.levels;
 	alias[0] = DATA_GPA | (1ULL << reach);
 	alias[1] = DATA_GPA | (1ULL << 63);
+	ksft_print_msg("%u levels: the table reaches %d bits\n", info.levels, reach);
 
 	/* The vCPU's mapping of DATA_GPA, read by a walk. */
 	TEST_ASSERT_EQ(kti_dma(dev, KTI_DMA_READ, id, DATA_GPA, &v, 8), 0);
@@ -162,8 +163,6 @@ static void test_gpa_reach(void)
 	close(dev);
 	close(tdp);
 	kvm_vm_free(vm);
-	ksft_test_result_pass("GPA beyond the table's %d-bit reach: EINVAL for DMA, IOTLB and fault\n",
-			      reach);
 }
 
 /*
@@ -217,6 +216,7 @@ static void test_not_ram(void)
 	void *hva;
 	__u32 id;
 
+	ksft_print_msg("firmware-reserved page %#" PRIx64 "\n", pa);
 	mem = open("/dev/mem", O_RDWR | O_SYNC);
 	TEST_ASSERT(mem >= 0, "/dev/mem: %s", strerror(errno));
 	hva = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mem, pa);
@@ -257,8 +257,6 @@ static void test_not_ram(void)
 	kvm_vm_free(vm);
 	munmap(hva, 4096);
 	close(mem);
-	ksft_test_result_pass("/dev/mem page %#" PRIx64 " (VM_PFNMAP): ENXIO from KVM's fault and from the importer's copy\n",
-			      pa);
 }
 
 static void test_numbers(void)
@@ -269,8 +267,26 @@ static void test_numbers(void)
 		    "capability 239 reads %d: KVM_CAP_TDP_FD (%d) collides with upstream",
 		    kvm_check_cap(239), KVM_CAP_TDP_FD);
 	TEST_ASSERT(KVM_CAP_TDP_FD > 248, "KVM_CAP_TDP_FD is %d", KVM_CAP_TDP_FD);
-	ksft_test_result_pass("KVM_CAP_TDP_FD is %d; capability 239 is not ours\n",
-			      KVM_CAP_TDP_FD);
+}
+
+/*
+ * Runs @fn in a child, so that one item's failure (an assertion, or a
+ * kernel oops killing the task) does not hide the others'.
+ */
+static void run(void (*fn)(void), const char *what)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		fn();
+		exit(0);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+	ksft_test_result(WIFEXITED(status) && !WEXITSTATUS(status), "%s\n", what);
 }
 
 int main(void)
@@ -279,9 +295,14 @@ int main(void)
 	ksft_set_plan(4);
 	TEST_ASSERT(kvm_has_cap(KVM_CAP_TDP_FD), "KVM_CAP_TDP_FD missing");
 
-	test_dirty_ring();
-	test_gpa_reach();
-	test_not_ram();
-	test_numbers();
+	run(test_numbers,
+	    "uapi: capability 239 is not ours; KVM_CAP_TDP_FD above upstream's");
+	run(test_dirty_ring,
+	    "dirty ring: EBUSY while exported; then EOPNOTSUPP, KVM_CAP_TDP_FD 0");
+	run(test_gpa_reach,
+	    "GPA beyond the table's reach: EINVAL for DMA (IOTLB too) and fault");
+	/* Last: on a kernel that copies it, it may oops. */
+	run(test_not_ram,
+	    "/dev/mem (VM_PFNMAP) page: ENXIO from KVM's fault and the importer's copy");
 	ksft_finished();
 }
