@@ -47,7 +47,7 @@ selftests: kernel
 	@$(ENV) ktdp_lock -s && $(MAKE) -s -C selftests
 
 host-test: deps
-	@$(ENV) cd logic && CARGO_TARGET_DIR=$(KTDP_CACHE)/cargo-target cargo test --locked
+	@$(ENV) cd logic && CARGO_TARGET_DIR=$$KTDP_CARGO_TARGET cargo test --locked
 
 check:
 	@bash scripts/check.sh

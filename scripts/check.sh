@@ -40,7 +40,7 @@ fi
 
 # 3. Host-side unit tests of the pure logic (cargo test).
 ktdp_log "check: host unit tests (cargo test)"
-(cd logic && CARGO_TARGET_DIR=$KTDP_CACHE/cargo-target cargo test --locked 2>&1) |
+(cd logic && CARGO_TARGET_DIR=$KTDP_CARGO_TARGET cargo test --locked 2>&1) |
 	tee out/host-test.log | grep -E '^test |test result|error|panicked'
 host_rc=${PIPESTATUS[0]}
 while read -r p f; do

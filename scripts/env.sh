@@ -32,6 +32,10 @@ KTDP_VIRTME_NG=1.42
 export PATH=/usr/bin:$KTDP_TOOLS/bin:$KTDP_VENV/bin:$PATH
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
 export KTDP_CACHE KTDP_ROOT KDIR
+# cargo's artifacts of this clone's logic/ crate.  Per clone: two clones'
+# crates have one name and version, so in one target directory each would
+# take the other's build of the modules' shared sources as up to date.
+KTDP_CARGO_TARGET=$KTDP_CACHE/cargo-target/$(echo "$KTDP_ROOT" | sha256sum | cut -c1-12)
 
 # Kernel make invocation shared by every script: clang/LLVM for C and Rust.
 ktdp_kmake() {

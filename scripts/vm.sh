@@ -38,7 +38,7 @@ timeout -k 10 "$KTDP_VM_TIMEOUT" \
 	--qemu-opts=-accel --qemu-opts=tcg,thread=single \
 	--append "panic=-1" \
 	--rwdir "$res" --cwd "$KTDP_ROOT" \
-	-- "KDIR=$KDIR KTDP_KEY=$key KTDP_INJECT=${KTDP_INJECT:-} bash $KTDP_ROOT/selftests/vm-run.sh $mode $res $*" \
+	-- "KDIR=$KDIR KTDP_KEY=$key KTDP_INJECT=${KTDP_INJECT:-} KTDP_KVM_TEST_TIMEOUT=${KTDP_KVM_TEST_TIMEOUT:-} bash $KTDP_ROOT/selftests/vm-run.sh $mode $res $*" \
 	</dev/null 2>&1 | tee "$res/console.log" | grep --line-buffered -v '^\[ *[0-9]*\.[0-9]*\]'
 vng_rc=${PIPESTATUS[0]}
 set -e
