@@ -113,6 +113,39 @@ enum kvm_exported_tdp_type {
  * @flags: zero; reserved.
  * @root_hpa: host physical address of the root table.  It does not change
  *	while the TDP FD exists.
+ * @present_mask: with @present_value, tells the entries that are present
+ *	for KVM (a table, or a leaf backed by memory) from every other value
+ *	KVM writes in the table: (entry & @present_mask) == @present_value.
+ *	KVM's own bit, not the hardware's: see "Decoding an entry" below.
+ * @present_value: see @present_mask; never zero.
+ * @mmio_mask: with @mmio_value, KVM's MMIO entries: (entry & @mmio_mask)
+ *	== @mmio_value.  They trap the guest's MMIO accesses, carry a GPA
+ *	(not an HPA) in their address bits, and are never present.
+ * @mmio_value: see @mmio_mask; zero if KVM writes no MMIO entries (then
+ *	nothing is an MMIO entry).
+ *
+ * Decoding an entry.  The table holds, besides tables and leaves, values
+ * that only KVM understands; the hardware's present bits (NPT: P; EPT: any
+ * of R, W, X) alone do not tell them apart.  An importer decodes an entry,
+ * at every level, in this order:
+ *
+ *  1. (entry & @present_mask) != @present_value: not present.  This is
+ *     KVM's non-present value (bit 63 set on x86-64, no permission bits),
+ *     a frozen entry (another thread is changing it: 0x5a0 with bit 63), an
+ *     MMIO entry (on EPT: W and X set, R clear, which the CPU treats as a
+ *     misconfiguration, and a GPA in the address bits; on NPT: P and a
+ *     reserved address bit set), and zero.
+ *  2. (entry & @mmio_mask) == @mmio_value and @mmio_value != 0: an MMIO
+ *     entry, not present.  Step 1 already refuses it; an importer may
+ *     check it first instead, to count or report MMIO.
+ *  3. None of the hardware's present bits set: an access-tracked entry
+ *     (EPT without A/D bits: KVM cleared R, W and X to see the next
+ *     access, and keeps the old ones in bits of @kvm_sw_mask).  Not a
+ *     translation now: fault the GFN in, which restores it.
+ *  4. A bit of the format's rsvd_bits_mask[ps][level - 1] set: not a
+ *     translation.
+ *  5. Otherwise a table (levels above 1 without the page-size bit) or a
+ *     leaf, with the hardware's permission bits.
  */
 struct kvm_exported_tdp_meta {
 	u32 type;
@@ -120,6 +153,10 @@ struct kvm_exported_tdp_meta {
 	u32 max_huge_page_level;
 	u32 flags;
 	u64 root_hpa;
+	u64 present_mask;
+	u64 present_value;
+	u64 mmio_mask;
+	u64 mmio_value;
 };
 
 /**
@@ -130,15 +167,17 @@ struct kvm_exported_tdp_meta {
  * @accessed_mask: the Accessed bit.
  * @dirty_mask: the Dirty bit (leaf entries).
  * @kvm_sw_mask: bits KVM keeps for itself; an importer must neither
- *	interpret nor change them.
+ *	interpret nor change them, except that it tests @hdr.present_mask,
+ *	which is one of them.
  * @rsvd_bits_mask: must-be-zero bits of an entry with the present bit set,
  *	[ps][level - 1] where ps is the entry's page-size bit.  An entry with
- *	one of them set is not a translation (KVM uses such entries to trap
- *	MMIO) and must be treated as not present.
+ *	one of them set is not a translation and must be treated as not
+ *	present.
  *
  * Entries are x86-64 long-mode page table entries: present (bit 0),
  * writable (bit 1), user (bit 2), accessed (bit 5), dirty (bit 6), page
- * size (bit 7) and no-execute (bit 63).
+ * size (bit 7) and no-execute (bit 63), decoded as struct
+ * kvm_exported_tdp_meta says.
  */
 struct kvm_exported_tdp_meta_npt {
 	struct kvm_exported_tdp_meta hdr;
@@ -158,14 +197,16 @@ struct kvm_exported_tdp_meta_npt {
  * @accessed_mask: the Accessed bit, zero if KVM runs EPT without A/D bits.
  * @dirty_mask: the Dirty bit, zero if KVM runs EPT without A/D bits.
  * @kvm_sw_mask: bits KVM keeps for itself; an importer must neither
- *	interpret nor change them.
+ *	interpret nor change them, except that it tests @hdr.present_mask,
+ *	which is one of them.
  * @rsvd_bits_mask: must-be-zero bits of a present entry, [ps][level - 1]
  *	where ps is the entry's page-size bit (bit 7).
  *
  * Entries are EPT entries: read (bit 0), write (bit 1), execute (bit 2),
  * memory type (bits 5:3), page size (bit 7), accessed (bit 8) and dirty
- * (bit 9); an entry with none of read, write and execute set is not
- * present.
+ * (bit 9), decoded as struct kvm_exported_tdp_meta says.  Having one of
+ * read, write and execute set does not make an entry present: KVM's MMIO
+ * entries are write+execute.
  */
 struct kvm_exported_tdp_meta_ept {
 	struct kvm_exported_tdp_meta hdr;
@@ -191,11 +232,18 @@ struct kvm_exported_tdp_meta_ept {
  *	registered does nothing (and is counted as an error in debugfs).
  * @fault: maps @gfn into the exported table with at least the access
  *	@type asks for, on the importer's behalf: no vCPU is involved.  @mm
- *	must be the VM's and the caller's (current->mm).  May sleep.  Returns
- *	0, or -EINVAL (no access bit, @mm is not current's, or @gfn lies
- *	beyond what the table translates: above the reach of its
+ *	must be the VM's.  The caller is either a task of the VM's process
+ *	(current->mm == @mm) or a kernel thread with no mm of its own, e.g. a
+ *	workqueue worker running an I/O page fault handler, which then
+ *	borrows @mm for the fault (kthread_use_mm()); the importer keeps @mm
+ *	alive with mmgrab() while it may pass it.  May sleep.  Returns 0, or
+ *	-EINVAL (no access bit; the caller has an mm and it is not @mm; the
+ *	caller has no mm and is not a kernel thread; or @gfn lies beyond what
+ *	the table translates: above the reach of its
  *	&kvm_exported_tdp_meta.levels or above the host's MAXPHYADDR), -EPERM
- *	(@mm is not the VM's, or a write to a write-tracked GFN), -ENOENT (no
+ *	(@mm is not the VM's, or a write to a write-tracked GFN), -ESRCH (a
+ *	kernel thread's fault, but the VM's mm has no users left: the
+ *	process is exiting), -ENOENT (no
  *	memslot holds @gfn), -EACCES (@gfn is private: the exported view maps
  *	shared memory only), -EROFS (write to a read-only memslot), -ENXIO
  *	(@gfn is backed by memory that is not ordinary RAM: MMIO, or

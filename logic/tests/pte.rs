@@ -5,6 +5,7 @@ use kvm_tdp_fd_logic::pte::*;
 use std::collections::HashMap;
 
 const PFN_MASK: u64 = ((1u64 << 52) - 1) & !0xfff;
+const KVM_PRESENT: u64 = 1 << 11;
 
 fn layout(format: Format, levels: u32) -> Layout {
     let mut rsvd = [[0u64; 5]; 2];
@@ -21,6 +22,12 @@ fn layout(format: Format, levels: u32) -> Layout {
         levels,
         max_huge_level: 3,
         pfn_mask: PFN_MASK,
+        // KVM's MMU-present bit (SPTE_MMU_PRESENT_MASK), as the metadata
+        // reports it.
+        present_mask: KVM_PRESENT,
+        present_value: KVM_PRESENT,
+        mmio_mask: 0,
+        mmio_value: 0,
         rsvd,
     }
 }
@@ -48,8 +55,8 @@ impl Mem {
 
 fn perms(format: Format, write: bool) -> u64 {
     match format {
-        Format::Npt => NPT_P | NPT_US | if write { NPT_RW } else { 0 },
-        Format::Ept => EPT_R | EPT_X | if write { EPT_W } else { 0 },
+        Format::Npt => KVM_PRESENT | NPT_P | NPT_US | if write { NPT_RW } else { 0 },
+        Format::Ept => KVM_PRESENT | EPT_R | EPT_X | if write { EPT_W } else { 0 },
     }
 }
 
@@ -164,7 +171,7 @@ fn permissions_are_those_of_every_level() {
     // NPT without the user bit: not readable by a (user) NPT walk.
     let l = layout(Format::Npt, 4);
     assert_eq!(
-        l.decode(0x9000 | NPT_P | NPT_RW, 1, 0),
+        l.decode(0x9000 | KVM_PRESENT | NPT_P | NPT_RW, 1, 0),
         Step::Leaf(Leaf {
             pa: 0x9000,
             level: 1,
@@ -175,7 +182,7 @@ fn permissions_are_those_of_every_level() {
     // EPT execute-only is present but neither readable nor writable.
     let l = layout(Format::Ept, 4);
     assert_eq!(
-        l.decode(0x9000 | EPT_X, 1, 0),
+        l.decode(0x9000 | KVM_PRESENT | EPT_X, 1, 0),
         Step::Leaf(Leaf {
             pa: 0x9000,
             level: 1,

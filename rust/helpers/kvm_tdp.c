@@ -3,6 +3,7 @@
 #include <linux/io.h>
 #include <linux/mm.h>
 #include <linux/rcupdate.h>
+#include <linux/sched/mm.h>
 
 void rust_helper_rcu_read_lock(void)
 {
@@ -51,4 +52,14 @@ void rust_helper_kvm_tdp_copy_from_pa(void *dst, phys_addr_t pa, size_t len)
 void rust_helper_kvm_tdp_copy_to_pa(phys_addr_t pa, const void *src, size_t len)
 {
 	memcpy(phys_to_virt(pa), src, len);
+}
+
+void rust_helper_mmgrab(struct mm_struct *mm)
+{
+	mmgrab(mm);
+}
+
+void rust_helper_mmdrop(struct mm_struct *mm)
+{
+	mmdrop(mm);
 }

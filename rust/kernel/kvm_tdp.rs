@@ -138,6 +138,50 @@ impl Mm {
     }
 }
 
+/// A reference on an address space's `struct mm_struct` (`mmgrab()`): it
+/// keeps the structure, not the mappings, alive.  What an importer keeps to
+/// fault on behalf of the VM's process from a kernel thread with no mm,
+/// e.g. a workqueue worker.
+///
+/// # Invariants
+///
+/// `ptr` is a valid `mm_struct` on which this object holds an `mm_count`
+/// reference.
+pub struct MmGrab {
+    ptr: NonNull<bindings::mm_struct>,
+}
+
+// SAFETY: `mm_count` is an atomic reference count: the reference may be
+// dropped from any task.
+unsafe impl Send for MmGrab {}
+
+// SAFETY: the object offers no mutation through `&self`.
+unsafe impl Sync for MmGrab {}
+
+impl MmGrab {
+    /// A reference on the current task's address space; `None` for a
+    /// kernel thread, which has none.
+    pub fn current() -> Option<Self> {
+        let ptr = NonNull::new(Mm::current().ptr)?;
+        // SAFETY: the current task's `mm` is live while the task runs.
+        unsafe { bindings::mmgrab(ptr.as_ptr()) };
+        // INVARIANT: the reference was just taken.
+        Some(Self { ptr })
+    }
+
+    /// The address space, as KVM's faults take it.
+    pub fn mm(&self) -> Mm {
+        Mm::from_raw(self.ptr.as_ptr())
+    }
+}
+
+impl Drop for MmGrab {
+    fn drop(&mut self) {
+        // SAFETY: this object holds a reference by the type invariant.
+        unsafe { bindings::mmdrop(self.ptr.as_ptr()) };
+    }
+}
+
 /// The kind of an exported table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TableKind {
@@ -166,6 +210,10 @@ impl VendorMeta {
             max_huge_page_level: m.max_huge_level,
             flags: 0,
             root_hpa: m.root_hpa,
+            present_mask: m.present_mask,
+            present_value: m.present_value,
+            mmio_mask: m.mmio_mask,
+            mmio_value: m.mmio_value,
         };
         // Same shape on both sides (a type error if the level counts of the
         // two headers ever differ).
@@ -251,6 +299,28 @@ impl VendorMeta {
     /// The host physical address of the root table.
     pub fn root_hpa(&self) -> u64 {
         self.hdr().root_hpa
+    }
+
+    /// An entry is present for KVM iff `entry & present_mask() ==
+    /// present_value()` (KVM's MMU-present bit, not the hardware's).
+    pub fn present_mask(&self) -> u64 {
+        self.hdr().present_mask
+    }
+
+    /// See [`VendorMeta::present_mask`].
+    pub fn present_value(&self) -> u64 {
+        self.hdr().present_value
+    }
+
+    /// KVM's MMIO entries are those with `entry & mmio_mask() ==
+    /// mmio_value()`, if `mmio_value()` is not 0.
+    pub fn mmio_mask(&self) -> u64 {
+        self.hdr().mmio_mask
+    }
+
+    /// See [`VendorMeta::mmio_mask`].
+    pub fn mmio_value(&self) -> u64 {
+        self.hdr().mmio_value
     }
 
     /// The bits of an entry holding a physical address.

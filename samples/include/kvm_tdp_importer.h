@@ -31,6 +31,12 @@ struct kti_attach {
  * VFIO's type1 driver does.  For the benchmark's comparison.
  */
 #define KTI_ATTACH_SHADOW	0x2
+/*
+ * (Rust) Faults, for DMA misses and KTI_FAULT, are made by a worker of the
+ * system workqueue (a kernel thread with no mm) on behalf of the attaching
+ * process's mm, and waited for, as an IOMMU's I/O page fault handler does.
+ */
+#define KTI_ATTACH_FAULT_WQ	0x4
 
 /* Fault @gfn with @access (KTI_ACCESS_*) through the attachment @id. */
 struct kti_fault {

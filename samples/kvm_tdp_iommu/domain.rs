@@ -28,7 +28,7 @@ use kernel::{
     io_pgtable::TablePage,
     kvm_tdp::{
         importer::{Importer, TableReader, TdpFd},
-        ACCESS_READ, ACCESS_WRITE,
+        MmGrab, ACCESS_READ, ACCESS_WRITE,
     },
     new_mutex, new_spinlock,
     pinned_pages::PinnedPages,
@@ -160,6 +160,10 @@ pub struct Domain {
     root: u64,
     /// Whether DMA misses fault the GFN in (`KTI_ATTACH_NO_FAULT` clear).
     fault_on_miss: bool,
+    /// With `KTI_ATTACH_FAULT_WQ`, the attaching process's mm: faults are
+    /// made from a workqueue on its behalf, as an I/O page fault handler
+    /// would.  `None`: faults are made by the task doing the DMA.
+    fault_wq: Option<MmGrab>,
     /// Cached translations.
     #[pin]
     iotlb: SpinLock<Iotlb<KVec<Slot>>>,
@@ -181,12 +185,18 @@ pub enum Dir {
 
 impl Domain {
     /// A domain for a table with `layout` rooted at `root`, nothing cached.
-    pub fn new(layout: Layout, root: u64, fault_on_miss: bool) -> Result<impl PinInit<Self>> {
+    pub fn new(
+        layout: Layout,
+        root: u64,
+        fault_on_miss: bool,
+        fault_wq: Option<MmGrab>,
+    ) -> Result<impl PinInit<Self>> {
         let iotlb = new_iotlb()?;
         Ok(pin_init!(Domain {
             layout,
             root,
             fault_on_miss,
+            fault_wq,
             iotlb <- new_spinlock!(iotlb, "kvm_tdp_iommu:iotlb"),
             shadow <- new_mutex!(None, "kvm_tdp_iommu:shadow"),
             counters: Counters::default(),
@@ -203,6 +213,7 @@ impl Domain {
             layout: shadow::layout(),
             root,
             fault_on_miss: false,
+            fault_wq: None,
             iotlb <- new_spinlock!(iotlb, "kvm_tdp_iommu:iotlb"),
             shadow <- new_mutex!(
                 Some(Shadow { pages, pins: KVec::new() }),
@@ -349,8 +360,20 @@ impl Domain {
             inc(&self.counters.walk_faults);
             inc(&self.counters.faults);
             let access = if write { ACCESS_WRITE } else { ACCESS_READ };
-            fd.fault(gfn, access)?;
+            self.fault(fd, gfn, access)?;
             faults += 1;
+        }
+    }
+}
+
+impl Domain {
+    /// Faults `gfn` in through `fd`: from the workqueue on behalf of the
+    /// attaching process with `KTI_ATTACH_FAULT_WQ`, else as the current
+    /// task.
+    pub fn fault(&self, fd: &TdpFd, gfn: u64, access: u32) -> Result {
+        match &self.fault_wq {
+            Some(mm) => fd.fault_from_workqueue(mm, gfn, access),
+            None => fd.fault(gfn, access),
         }
     }
 }

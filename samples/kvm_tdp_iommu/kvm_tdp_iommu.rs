@@ -30,7 +30,7 @@ use kernel::{
     ioctl::{_IOC_SIZE, _IOW, _IOWR},
     kvm_tdp::{
         importer::{Attachment, TdpFd},
-        TableKind, ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE,
+        MmGrab, TableKind, ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE,
     },
     miscdevice::{MiscDevice, Registration},
     new_mutex,
@@ -112,6 +112,7 @@ const MAX_DMA: u64 = 16 << 20;
 
 const KTI_ATTACH_NO_FAULT: u32 = 1 << 0;
 const KTI_ATTACH_SHADOW: u32 = 1 << 1;
+const KTI_ATTACH_FAULT_WQ: u32 = 1 << 2;
 
 const KTI_SHADOW_MAP_READONLY: u32 = 1 << 0;
 
@@ -153,7 +154,10 @@ struct IommuFile {
 
 impl IommuFile {
     fn attach(&self, tdp_fd: i32, flags: u32) -> Result<isize> {
-        if flags & !(KTI_ATTACH_NO_FAULT | KTI_ATTACH_SHADOW) != 0 {
+        if flags & !(KTI_ATTACH_NO_FAULT | KTI_ATTACH_SHADOW | KTI_ATTACH_FAULT_WQ) != 0 {
+            return Err(EINVAL);
+        }
+        if flags & KTI_ATTACH_SHADOW != 0 && flags & KTI_ATTACH_FAULT_WQ != 0 {
             return Err(EINVAL);
         }
         if flags & KTI_ATTACH_SHADOW != 0 && tdp_fd != -1 {
@@ -183,11 +187,22 @@ impl IommuFile {
             levels: meta.levels(),
             max_huge_level: meta.max_huge_level(),
             pfn_mask: meta.pfn_mask(),
+            present_mask: meta.present_mask(),
+            present_value: meta.present_value(),
+            mmio_mask: meta.mmio_mask(),
+            mmio_value: meta.mmio_value(),
             rsvd: meta.rsvd_bits_table(),
         };
         let fault_on_miss = flags & KTI_ATTACH_NO_FAULT == 0;
+        // The attaching process's mm, which the workqueue's faults are made
+        // on behalf of (KVM refuses them if it is not the VM's).
+        let fault_wq = if flags & KTI_ATTACH_FAULT_WQ != 0 {
+            Some(MmGrab::current().ok_or(EINVAL)?)
+        } else {
+            None
+        };
         let domain = Arc::pin_init(
-            Domain::new(layout, meta.root_hpa(), fault_on_miss)?,
+            Domain::new(layout, meta.root_hpa(), fault_on_miss, fault_wq)?,
             GFP_KERNEL,
         )?;
         let attachment = fd.attach(domain).map_err(|(e, _fd)| e)?;
@@ -291,7 +306,7 @@ impl MiscDevice for KvmTdpIommu {
                 file.with(id, |a| {
                     let a = a.tdp()?;
                     a.importer().counters.faults.fetch_add(1, Relaxed);
-                    a.fault(gfn, access)
+                    a.importer().fault(a, gfn, access)
                 })?;
                 Ok(0)
             }

@@ -51,6 +51,17 @@ pub struct Layout {
     pub max_huge_level: u32,
     /// Bits holding the physical address.
     pub pfn_mask: u64,
+    /// With `present_value`: an entry is present for KVM iff
+    /// `entry & present_mask == present_value` (KVM's MMU-present bit).
+    /// 0 and 0 for a table of the importer's own.
+    pub present_mask: u64,
+    /// See `present_mask`.
+    pub present_value: u64,
+    /// With `mmio_value`: KVM's MMIO entries, `entry & mmio_mask ==
+    /// mmio_value`, if `mmio_value` is not 0.
+    pub mmio_mask: u64,
+    /// See `mmio_mask`.
+    pub mmio_value: u64,
     /// Must-be-zero bits of a present entry, `[ps][level - 1]`.
     pub rsvd: [[u64; 5]; 2],
 }
@@ -68,10 +79,30 @@ pub struct Leaf {
     pub writable: bool,
 }
 
+/// What an entry is, by the decision procedure of `struct
+/// kvm_exported_tdp_meta` (`include/linux/kvm_tdp_fd.h`), in its order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Not present for KVM: the non-present value, a frozen entry, zero.
+    NotPresent,
+    /// One of KVM's MMIO entries (its address bits hold a GPA).
+    Mmio,
+    /// Present for KVM, but with none of the hardware's present bits:
+    /// access-tracked (EPT without A/D bits).  Not a translation now.
+    AccessTracked,
+    /// A must-be-zero bit is set, or a huge page above the largest level.
+    Reserved,
+    /// Points to a table of the next level.
+    Table,
+    /// Maps a page.
+    Leaf,
+}
+
 /// The outcome of decoding one entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// Maps nothing (not present, or reserved bits set: a KVM MMIO entry).
+    /// Maps nothing: not present for KVM, an MMIO or access-tracked entry,
+    /// or reserved bits set.
     NotPresent,
     /// Points to the next level's table at this physical address.
     Table {
@@ -126,32 +157,53 @@ impl Layout {
         }
     }
 
+    /// Classifies `entry`, read at `level`.
+    pub fn classify(&self, entry: u64, level: u32) -> Kind {
+        if self.mmio_value != 0 && entry & self.mmio_mask == self.mmio_value {
+            return Kind::Mmio;
+        }
+        if entry & self.present_mask != self.present_value {
+            return Kind::NotPresent;
+        }
+        let hw_present = match self.format {
+            Format::Npt => entry & NPT_P != 0,
+            Format::Ept => entry & (EPT_R | EPT_W | EPT_X) != 0,
+        };
+        if !hw_present {
+            // A table of the importer's own (`present_mask` 0) has no
+            // access-tracked entries: there, this is just not present.
+            return if self.present_mask == 0 {
+                Kind::NotPresent
+            } else {
+                Kind::AccessTracked
+            };
+        }
+        let ps = level > 1 && entry & PS != 0;
+        if entry & self.rsvd_bits(ps, level) != 0 || (ps && level > self.max_huge_level) {
+            return Kind::Reserved;
+        }
+        if level == 1 || ps {
+            Kind::Leaf
+        } else {
+            Kind::Table
+        }
+    }
+
     /// Decodes `entry`, read at `level` on the walk of `gpa`.
     pub fn decode(&self, entry: u64, level: u32, gpa: u64) -> Step {
-        let (present, readable, writable) = match self.format {
+        let kind = self.classify(entry, level);
+        if !matches!(kind, Kind::Leaf | Kind::Table) {
+            return Step::NotPresent;
+        }
+        let (readable, writable) = match self.format {
             Format::Npt => (
-                entry & NPT_P != 0,
                 entry & NPT_US != 0,
                 entry & (NPT_RW | NPT_US) == NPT_RW | NPT_US,
             ),
-            Format::Ept => (
-                entry & (EPT_R | EPT_W | EPT_X) != 0,
-                entry & EPT_R != 0,
-                entry & EPT_W != 0,
-            ),
+            Format::Ept => (entry & EPT_R != 0, entry & EPT_W != 0),
         };
-        if !present {
-            return Step::NotPresent;
-        }
-        let ps = level > 1 && entry & PS != 0;
-        if entry & self.rsvd_bits(ps, level) != 0 {
-            return Step::NotPresent;
-        }
         let pa = entry & self.pfn_mask;
-        if level == 1 || ps {
-            if ps && level > self.max_huge_level {
-                return Step::NotPresent;
-            }
+        if kind == Kind::Leaf {
             let size = Self::page_size(level);
             let base = pa & !(size - 1);
             let offset = gpa & (size - 1) & !((1u64 << PAGE_SHIFT) - 1);

@@ -28,6 +28,10 @@ pub fn layout() -> Layout {
         levels: LEVELS,
         max_huge_level: 1,
         pfn_mask: PFN_MASK,
+        present_mask: 0,
+        present_value: 0,
+        mmio_mask: 0,
+        mmio_value: 0,
         rsvd: [[0; 5]; 2],
     }
 }

@@ -12,17 +12,78 @@
 //! Reading the table itself is done under a [`TableReader`], which keeps
 //! KVM's page table pages from being freed while it lives.
 
-use super::{Mm, VendorMeta, ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE};
+use super::{Mm, MmGrab, VendorMeta, ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE};
 use crate::{
+    alloc::flags::GFP_KERNEL,
     bindings,
     error::{
-        code::{EINVAL, ENXIO},
+        code::{EBUSY, EINVAL, ENXIO},
         from_err_ptr, to_result, Result,
     },
-    ffi::{c_ulong, c_void},
-    sync::Arc,
+    ffi::{c_int, c_ulong, c_void},
+    new_condvar, new_mutex, new_work,
+    prelude::*,
+    sync::{Arc, CondVar, Mutex},
+    workqueue::{self, Work, WorkItem},
 };
 use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
+
+fn fault_type(access: u32) -> bindings::kvm_tdp_fault_type {
+    let mut ty = bindings::kvm_tdp_fault_type::default();
+    ty.set_read(u32::from(access & ACCESS_READ != 0));
+    ty.set_write(u32::from(access & ACCESS_WRITE != 0));
+    ty.set_exec(u32::from(access & ACCESS_EXEC != 0));
+    ty
+}
+
+/// A fault made from the system workqueue for [`TdpFd::fault_from_workqueue`].
+///
+/// # Invariants
+///
+/// Until `result` is set, the task that queued the item holds a reference
+/// on `tdp` and an `mm_count` reference on `mm`, and waits.
+#[pin_data]
+struct WqFault {
+    #[pin]
+    work: Work<WqFault>,
+    fault: unsafe extern "C" fn(
+        *mut bindings::kvm_tdp_fd,
+        *mut bindings::mm_struct,
+        c_ulong,
+        bindings::kvm_tdp_fault_type,
+    ) -> c_int,
+    tdp: NonNull<bindings::kvm_tdp_fd>,
+    mm: *mut bindings::mm_struct,
+    gfn: c_ulong,
+    ty: bindings::kvm_tdp_fault_type,
+    #[pin]
+    result: Mutex<Option<c_int>>,
+    #[pin]
+    done: CondVar,
+}
+
+// SAFETY: the pointers are only passed to the fault op, which any task may
+// call, while the queuing task keeps them referenced (type invariant).
+unsafe impl Send for WqFault {}
+
+// SAFETY: as above; the rest is synchronized by `result`'s mutex.
+unsafe impl Sync for WqFault {}
+
+crate::impl_has_work! {
+    impl HasWork<Self> for WqFault { self.work }
+}
+
+impl WorkItem for WqFault {
+    type Pointer = Arc<WqFault>;
+
+    fn run(this: Arc<WqFault>) {
+        // SAFETY: `result` is not set yet, so `tdp` and `mm` are referenced
+        // by the waiting task (type invariant).
+        let r = unsafe { (this.fault)(this.tdp.as_ptr(), this.mm, this.gfn, this.ty) };
+        *this.result.lock() = Some(r);
+        this.done.notify_all();
+    }
+}
 
 /// An importer of a TDP FD: told of every change that removes or weakens a
 /// mapping of the exported table.
@@ -85,14 +146,47 @@ impl TdpFd {
     /// task, which must be the VM's.  May sleep.
     #[inline]
     pub fn fault(&self, gfn: u64, access: u32) -> Result {
+        self.fault_mm(&Mm::current(), gfn, access)
+    }
+
+    fn fault_mm(&self, mm: &Mm, gfn: u64, access: u32) -> Result {
         let fault = self.ops().fault.ok_or(EINVAL)?;
-        let mut ty = bindings::kvm_tdp_fault_type::default();
-        ty.set_read(u32::from(access & ACCESS_READ != 0));
-        ty.set_write(u32::from(access & ACCESS_WRITE != 0));
-        ty.set_exec(u32::from(access & ACCESS_EXEC != 0));
-        let mm = Mm::current();
         // SAFETY: the object is referenced by the type invariant.
-        to_result(unsafe { fault(self.ptr.as_ptr(), mm.ptr, gfn as c_ulong, ty) })
+        to_result(unsafe { fault(self.ptr.as_ptr(), mm.ptr, gfn as c_ulong, fault_type(access)) })
+    }
+
+    /// Like [`TdpFd::fault`], but the fault is made by a worker of the
+    /// system workqueue, a kernel thread with no mm of its own, on behalf
+    /// of `mm`, and waited for: what an IOMMU's I/O page fault handler
+    /// does.  `mm` must be the VM's (else `EPERM`).
+    pub fn fault_from_workqueue(&self, mm: &MmGrab, gfn: u64, access: u32) -> Result {
+        let fault = self.ops().fault.ok_or(EINVAL)?;
+        let item = Arc::pin_init(
+            pin_init!(WqFault {
+                work <- new_work!("kvm_tdp::WqFault::work"),
+                fault,
+                tdp: self.ptr,
+                mm: mm.mm().ptr,
+                gfn: gfn as c_ulong,
+                ty: fault_type(access),
+                result <- new_mutex!(None, "kvm_tdp::WqFault::result"),
+                done <- new_condvar!("kvm_tdp::WqFault::done"),
+            }),
+            GFP_KERNEL,
+        )?;
+        // A new item cannot be queued already.
+        workqueue::system()
+            .enqueue(item.clone())
+            .map_err(|_| EBUSY)?;
+        let mut result = item.result.lock();
+        // Not interruptible: the worker uses `self` and `mm` until it has
+        // stored the result, so they must stay referenced until then.
+        loop {
+            if let Some(r) = *result {
+                return to_result(r);
+            }
+            item.done.wait(&mut result);
+        }
     }
 
     /// Registers `importer` with the TDP FD.
