@@ -34,7 +34,9 @@ const VMX_EPT_ACCESS_BIT: u64 = 1 << 8;
 const VMX_EPT_DIRTY_BIT: u64 = 1 << 9;
 const VMX_EPT_SUPPRESS_VE_BIT: u64 = 1 << 63;
 const VMX_EPT_MISCONFIG_WX_VALUE: u64 = VMX_EPT_WRITABLE_MASK | VMX_EPT_EXECUTABLE_MASK;
-const WB_MEMTYPE: u64 = 6 << 3; // MTRR_TYPE_WRBACK << VMX_EPT_MT_EPTE_SHIFT
+/// MTRR_TYPE_WRBACK << VMX_EPT_MT_EPTE_SHIFT
+const WB_MEMTYPE: u64 = 6 << 3;
+
 // x86 page tables
 const PT_PRESENT_MASK: u64 = 1 << 0;
 const PT_WRITABLE_MASK: u64 = 1 << 1;
@@ -183,8 +185,7 @@ impl Kvm {
     /// mark_spte_for_access_track() of a present SPTE.
     fn access_tracked(&self, spte: u64) -> u64 {
         assert!(!self.ad, "A/D bits enabled: Accessed is cleared instead");
-        let saved =
-            (spte & SHADOW_ACC_TRACK_SAVED_BITS_MASK) << SHADOW_ACC_TRACK_SAVED_BITS_SHIFT;
+        let saved = (spte & SHADOW_ACC_TRACK_SAVED_BITS_MASK) << SHADOW_ACC_TRACK_SAVED_BITS_SHIFT;
         (spte | saved) & !self.acc_track
     }
 }

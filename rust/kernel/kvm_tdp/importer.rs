@@ -151,8 +151,9 @@ impl TdpFd {
 
     fn fault_mm(&self, mm: &Mm, gfn: u64, access: u32) -> Result {
         let fault = self.ops().fault.ok_or(EINVAL)?;
+        let (tdp, ty) = (self.ptr.as_ptr(), fault_type(access));
         // SAFETY: the object is referenced by the type invariant.
-        to_result(unsafe { fault(self.ptr.as_ptr(), mm.ptr, gfn as c_ulong, fault_type(access)) })
+        to_result(unsafe { fault(tdp, mm.ptr, gfn as c_ulong, ty) })
     }
 
     /// Like [`TdpFd::fault`], but the fault is made by a worker of the
