@@ -25,7 +25,11 @@ else
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 KTDP_CACHE ?= $(HOME)/.cache/kvm-tdp-fd
+ifeq ($(KTDP_KASAN),1)
+KDIR ?= $(KTDP_CACHE)/linux-kasan
+else
 KDIR ?= $(KTDP_CACHE)/linux
+endif
 export KTDP_CACHE KDIR
 
 .PHONY: all deps kernel modules selftests host-test check run lint fmt clean kvm-selftests \

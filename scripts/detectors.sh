@@ -44,6 +44,7 @@ log=$res/dmesg.log
 
 passed=0
 failed=0
+skipped=0
 n=0
 echo "TAP version 13"
 for s in "${SIGS[@]}"; do
@@ -51,7 +52,12 @@ for s in "${SIGS[@]}"; do
 	sig=${s#*|}
 	n=$((n + 1))
 	part=$(sed -n "/ktdp-detector-begin $f\$/,/ktdp-detector-end $f\$/p" "$log")
-	if ! grep -q "ktdp-detector-end $f" <<<"$part"; then
+	if [ "$f" = kasan ] && ! grep -q '^CONFIG_KASAN=y' "$KDIR/.config"; then
+		# Not a pass: a skip, counted apart.
+		echo "ok $n $f # SKIP KASAN is not in this kernel (KTDP_KASAN=1 make check-detectors)"
+		skipped=$((skipped + 1))
+		continue
+	elif ! grep -q "ktdp-detector-end $f" <<<"$part"; then
 		why="the guest never finished this fault"
 	elif ! grep -Eq "$sig" <<<"$part"; then
 		why="no '$sig' in the kernel log"
@@ -66,5 +72,5 @@ for s in "${SIGS[@]}"; do
 	failed=$((failed + 1))
 done
 echo "1..$n"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

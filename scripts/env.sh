@@ -13,7 +13,7 @@ KTDP_SRC_VERSION=6.12
 # releases at once, and every machine must test the same kernel.
 KTDP_SRC_DEB=6.12.117-1~deb12u1
 KTDP_SRC_TARBALL=/usr/src/linux-source-$KTDP_SRC_VERSION.tar.xz
-: "${KDIR:=$KTDP_CACHE/linux}"
+: "${KDIR:=$KTDP_CACHE/linux$([ "${KTDP_KASAN:-0}" = 1 ] && echo -kasan)}"
 
 # Pinned tool versions.
 # rustc-web for the kernel's Rust, in order of preference: the pin, then a
