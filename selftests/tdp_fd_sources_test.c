@@ -15,15 +15,16 @@
  *   dirty log cleared (manual protect)      both     woken (write-protect)
  *   dirty logging disabled (collapse)       both     woken
  *   NX huge page recovery                   both     woken
+ *   nx_huge_pages toggled (fast zap)        both     woken
  *   the VM's mm exits (teardown)            both     woken, (0, -1)
  *
  * KVM reports what an operation changed in the exported table: the GFNs of
  * the SPTEs it zapped or weakened, each an SPTE's whole range (4K for a
  * page, 2M for a huge page or a page table).  So every report below is
- * checked for its exact range, except where the source legitimately
- * reports more than the pages it took away, which each such row says: a
- * fast zap (memslot move of a default VM) empties the root from its top
- * entries, and the mm's exit reports the whole table, (0, -1).
+ * checked for its exact range, except the mm's exit, which reports the
+ * whole table, (0, -1).  Memslot deletion and move are exact on a default
+ * VM too: with the TDP exported they zap the slot's range, never a fast
+ * zap of the whole root.
  *
  * The importer is the C sample (/dev/kvm_tdp_importer_c); the filter of a
  * report passed on is read from the provider's debugfs counters.  A
@@ -105,14 +106,6 @@ do {									\
  */
 #define EXPECT_REPORT(woken, filter, start, size, what)			\
 	__EXPECT_REPORT(woken, true, filter, start, size, what)
-
-/*
- * Runs @what and checks the importer was woken once, with @filter, for a
- * range that covers [@start, +@size) and is not the whole table (0, -1):
- * only for sources that legitimately report more than what they took away.
- */
-#define EXPECT_REPORT_COVERING(filter, start, size, what)		\
-	__EXPECT_REPORT(true, false, filter, start, size, what)
 
 static void attach_to(struct kvm_vm *vm, int *tdp)
 {
@@ -224,13 +217,10 @@ static void test_dirty_logging(void)
 }
 
 /*
- * Moving a memslot takes its old GPAs away: both kinds.  A default VM's
- * memslot update is a fast zap, which empties the exported root by zapping
- * its top-level entries and reports what it zapped: the range of the root's
- * first entry ([0, 256T) with 5-level NPT), wider than the page mapped.  So
- * these rows only check that the report covers the mapped page and is not
- * the whole table (0, -1): the fast zap reports what it zapped, and only
- * when something was mapped.
+ * Moving a memslot takes its old GPAs away: both kinds.  With the TDP
+ * exported, a default VM's memslot update zaps exactly the slot's range (not
+ * a fast zap, which would take every mapping from the importers): the report
+ * is the page that was mapped, exactly, and only when something was.
  */
 static void test_memslot_move(void)
 {
@@ -241,11 +231,11 @@ static void test_memslot_move(void)
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, GPA, SLOT, PAGES, 0);
 	attach_to(vm, &tdp);
 	TEST_ASSERT_EQ(fault(PAGE(5), KTI_ACCESS_READ), 0);
-	EXPECT_REPORT_COVERING(3, PAGE(5), 4096, vm_mem_region_move(vm, SLOT, to));
+	EXPECT_REPORT(true, 3, PAGE(5), 4096, vm_mem_region_move(vm, SLOT, to));
 	TEST_ASSERT_EQ(fault(PAGE(5), KTI_ACCESS_READ), -ENOENT);
 	TEST_ASSERT_EQ(fault(to + 5 * 4096, KTI_ACCESS_READ), 0);
-	EXPECT_REPORT_COVERING(3, to + 5 * 4096, 4096,
-			       vm_mem_region_move(vm, SLOT, GPA));
+	EXPECT_REPORT(true, 3, to + 5 * 4096, 4096,
+		      vm_mem_region_move(vm, SLOT, GPA));
 	/* Nothing of the old range is mapped: moving is silent. */
 	EXPECT_REPORT(false, 0, 0, 0, vm_mem_region_move(vm, SLOT, to));
 
@@ -428,6 +418,45 @@ static void test_nx_recovery(void)
 }
 
 /*
+ * Toggling nx_huge_pages fast-zaps every VM.  The exported root is not
+ * invalidated (its importers keep its HPA): its leaves are zapped in place,
+ * and the report is exactly what was mapped, both kinds.  The root keeps
+ * working afterwards: faults map into it, the VM is not bugged.  The MMIO
+ * generation wrap takes the same path, kvm_mmu_zap_all_fast().
+ */
+static void test_nx_toggle(void)
+{
+	struct kvm_vm *vm;
+	char nx[16];
+	int tdp;
+
+	write_param("nx_huge_pages", "N", nx, sizeof(nx));
+	vm = vm_create_barebones();
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, GPA, SLOT, PAGES, 0);
+	TEST_ASSERT(!madvise(addr_gpa2hva(vm, GPA), PAGES * 4096, MADV_NOHUGEPAGE),
+		    "madvise");
+	attach_to(vm, &tdp);
+	TEST_ASSERT_EQ(fault(PAGE(5), KTI_ACCESS_READ), 0);
+
+	EXPECT_REPORT(true, 3, PAGE(5), 4096,
+		      write_param("nx_huge_pages", "Y", NULL, 0));
+	/* Nothing mapped: the next toggle is silent. */
+	EXPECT_REPORT(false, 0, 0, 0, write_param("nx_huge_pages", "N", NULL, 0));
+	TEST_ASSERT_EQ(fault(PAGE(6), KTI_ACCESS_READ), 0);
+	EXPECT_REPORT(true, 3, PAGE(6), 4096,
+		      write_param("nx_huge_pages", "Y", NULL, 0));
+	/* The root still works, and the VM's memslots too. */
+	TEST_ASSERT_EQ(fault(PAGE(6), KTI_ACCESS_READ), 0);
+	EXPECT_REPORT(true, 3, PAGE(6), 4096, vm_mem_region_delete(vm, SLOT));
+
+	write_param("nx_huge_pages", nx, NULL, 0);
+	TEST_ASSERT(!ioctl(dev, KTI_DETACH, &id), "KTI_DETACH");
+	close(tdp);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("nx_huge_pages toggle zaps the exported root in place, exactly\n");
+}
+
+/*
  * The VM's process exits while an importer (here, another process sharing
  * the importer's open file) still holds the TDP FD: KVM tears the table
  * down when the mm goes, and reports the whole table, (0, -1), once.
@@ -467,13 +496,14 @@ int main(void)
 	dev = kti_open("/dev/kvm_tdp_importer_c");
 
 	ksft_print_header();
-	ksft_set_plan(7);
+	ksft_set_plan(8);
 	test_sw_protected();
 	test_dirty_logging();
 	test_manual_clear();
 	test_memslot_move();
 	test_collapse();
 	test_nx_recovery();
+	test_nx_toggle();
 	test_mm_exit();
 	close(dev);
 	ksft_finished();

@@ -288,7 +288,12 @@ struct kvm_exported_tdp_ops {
  * @invalidate: mappings of the guest physical range [@start, @start +
  *	@size) of the exported table were removed or weakened (made read-only
  *	or made to fault on access): the importer must stop using every
- *	translation of the range it cached before it returns.  @start == 0
+ *	translation of the range it cached before it returns, leaves and
+ *	cached page-table entries (paging-structure caches) alike: KVM hands a
+ *	page table removed from the range to RCU only after this returns, and
+ *	reports before the operation that made the change returns or yields
+ *	mmu_lock, so the page behind a dropped leaf is not freed before
+ *	either.  The root itself never changes while exported.  @start == 0
  *	and @size == -1 means the whole table.  @data is the importer_data
  *	given at registration.  Called with KVM's mmu_lock held: must not
  *	sleep.  An importer of the shared view of a VM with private memory is
