@@ -9,6 +9,8 @@
 pub mod filter;
 #[path = "../../samples/kvm_tdp_iommu/iotlb.rs"]
 pub mod iotlb;
+#[path = "../../samples/kvm_tdp_iommu/psc.rs"]
+pub mod psc;
 #[path = "../../samples/kvm_tdp_iommu/pte.rs"]
 pub mod pte;
 #[path = "../../drivers/kvm_tdp_fd/range.rs"]
