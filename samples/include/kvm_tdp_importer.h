@@ -37,6 +37,16 @@ struct kti_attach {
  * process's mm, and waited for, as an IOMMU's I/O page fault handler does.
  */
 #define KTI_ATTACH_FAULT_WQ	0x4
+/*
+ * (Rust) Hardware-faithful: besides leaf translations (the IOTLB), DMA
+ * caches the table pointers its walks read, per level (a paging-structure
+ * cache), and starts each walk from the deepest one cached for the GPA
+ * instead of the root, holding nothing of KVM's between walks; cached
+ * entries are dropped only when invalidate() covers their GPA range.  So a
+ * page table KVM frees without reporting its range is read after it is
+ * gone, as an IOMMU would.  Not with KTI_ATTACH_SHADOW.
+ */
+#define KTI_ATTACH_HW		0x8
 
 /* Fault @gfn with @access (KTI_ACCESS_*) through the attachment @id. */
 struct kti_fault {
@@ -73,7 +83,21 @@ struct kti_stats {
 	__u64 last_leaf_level;	/* leaf of the last walk: 1 4K, 2 2M, 3 1G */
 	__u64 table_pages;	/* page-table pages the importer allocated */
 	__u64 pinned_pages;	/* guest pages it pinned */
+	/* (Rust) The paging-structure cache of KTI_ATTACH_HW; 0 without. */
+	__u64 psc_hits;		/* walks started from a cached table */
+	__u64 psc_misses;	/* walks started from the root */
+	__u64 psc_fills;	/* table pointers cached */
+	__u64 psc_flushes;	/* ... dropped by invalidate() */
+	__u64 psc_entries;	/* ... cached now */
 };
+
+/*
+ * The size of struct kti_stats up to pinned_pages, its first layout.
+ * KTI_STATS is accepted with any size from this one to the current one's
+ * (a multiple of 8, encoded in the command): the importer fills that many
+ * bytes, so a caller built against a shorter struct gets its fields.
+ */
+#define KTI_STATS_SIZE_V1	104
 
 /*
  * DMA through attachment @id: copy @len bytes at guest physical @gpa.

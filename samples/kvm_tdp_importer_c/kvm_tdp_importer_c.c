@@ -175,6 +175,17 @@ static void kti_c_stats(struct kti_c_attachment *a, struct kti_stats *arg)
 	arg->faults = atomic64_read(&a->faults);
 }
 
+/* KTI_STATS for a struct kti_stats of any size this module knows. */
+static bool kti_c_is_stats(unsigned int cmd)
+{
+	return _IOC_DIR(cmd) == _IOC_DIR(KTI_STATS) &&
+	       _IOC_TYPE(cmd) == KTI_MAGIC &&
+	       _IOC_NR(cmd) == _IOC_NR(KTI_STATS) &&
+	       _IOC_SIZE(cmd) >= KTI_STATS_SIZE_V1 &&
+	       _IOC_SIZE(cmd) <= sizeof(struct kti_stats) &&
+	       _IOC_SIZE(cmd) % 8 == 0;
+}
+
 static long kti_c_get(void __user *uarg)
 {
 	struct kvm_tdp_fd *tdp;
@@ -202,8 +213,12 @@ static long kti_c_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 		struct kti_stats stats;
 		u32 id;
 	} arg;
+	size_t size = _IOC_SIZE(cmd);
 	long r;
 
+	/* The caller's size is kept: only that much is copied back. */
+	if (kti_c_is_stats(cmd))
+		cmd = KTI_STATS;
 	if (cmd == KTI_C_GET)
 		return kti_c_get(argp);
 
@@ -211,9 +226,9 @@ static long kti_c_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 	if (cmd == KTI_ATTACH)
 		return kti_c_attach(f, argp);
 
-	if (_IOC_SIZE(cmd) > sizeof(arg) || _IOC_SIZE(cmd) < sizeof(u32))
+	if (size > sizeof(arg) || size < sizeof(u32))
 		return -ENOTTY;
-	if (copy_from_user(&arg, argp, _IOC_SIZE(cmd)))
+	if (copy_from_user(&arg, argp, size))
 		return -EFAULT;
 	a = kti_c_lookup(f, arg.id);
 	if (!a)
@@ -241,7 +256,7 @@ static long kti_c_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 	default:
 		return -ENOTTY;
 	}
-	if (!r && copy_to_user(argp, &arg, _IOC_SIZE(cmd)))
+	if (!r && copy_to_user(argp, &arg, size))
 		r = -EFAULT;
 	return r;
 }

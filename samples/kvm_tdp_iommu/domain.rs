@@ -5,20 +5,35 @@
 //!
 //! # Locking
 //!
-//! `iotlb` (a spinlock) is taken by [`Domain::invalidate`], under KVM's
-//! `mmu_lock` and the TDP FD's importer lock, and by DMA, which translates,
-//! caches and copies each page with it held.  So once `invalidate` for a
-//! range has returned, no DMA uses a translation of that range it cached
-//! before, and no copy to or from a page of the range is in flight: KVM may
-//! then free the page.  Faults are requested with `iotlb` released (a fault
-//! takes `mmu_lock`, which ranks above it).
+//! `caches` (a spinlock over the IOTLB and, in the hardware-faithful mode,
+//! the paging-structure cache) is taken by [`Domain::invalidate`], under
+//! KVM's `mmu_lock` and the TDP FD's importer lock, and by DMA, which
+//! translates, caches and copies each page with it held.  So once
+//! `invalidate` for a range has returned, no DMA uses a translation or a
+//! table pointer of that range it cached before, and no copy to or from a
+//! page of the range is in flight: KVM may then free the page, or the
+//! table.  Faults are requested with `caches` released (a fault takes
+//! `mmu_lock`, which ranks above it).
+//!
+//! # The hardware-faithful mode
+//!
+//! With `KTI_ATTACH_HW` the domain also caches the table pointers its walks
+//! read ([`crate::psc`]) and starts each walk from the deepest one cached
+//! for the GPA.  Each walk still runs under a [`TableReader`], i.e. with
+//! the RCU read lock held, but that does not protect a table pointer cached
+//! by an earlier walk: a grace period may have ended between the two, and
+//! KVM frees page tables after one.  So such a walk reads a table that only
+//! KVM's invalidations vouch for, as an IOMMU's does, which is the point:
+//! a table KVM frees or repurposes without reporting its range is read
+//! after it is gone (stale data, a failed DMA, or a KASAN report).
 //!
 //! A shadow domain ([`Domain::new_shadow`]) walks a table of its own
 //! instead, built by [`Domain::shadow_map`] from pinned pages; its `shadow`
-//! mutex serializes mappings and ranks above `iotlb`.
+//! mutex serializes mappings and ranks above `caches`.
 
 use crate::{
     iotlb::{Entry, Iotlb, Slot, IOTLB_SIZE},
+    psc::{self, Psc, PSC_SLOTS},
     pte::{Layout, WalkError, ENTRIES},
     shadow::{self, MapError, Store},
 };
@@ -59,6 +74,40 @@ pub struct Counters {
     pub walk_faults: AtomicU64,
     /// Level of the leaf the last walk found (1: 4K, 2: 2M, 3: 1G).
     pub last_leaf_level: AtomicU64,
+}
+
+/// What the paging-structure cache holds and has done; all zero for a
+/// domain without one.
+#[derive(Clone, Copy, Default)]
+pub struct PscCounters {
+    /// Its statistics.
+    pub stats: psc::Stats,
+    /// Table pointers it holds now.
+    pub entries: u64,
+}
+
+/// What DMA caches: the IOTLB and, in the hardware-faithful mode, the
+/// paging-structure cache.
+pub struct Caches {
+    iotlb: Iotlb<KVec<Slot>>,
+    psc: Option<Psc<KVec<psc::Slot>>>,
+}
+
+impl Caches {
+    /// Empty caches; a paging-structure cache only if `hw`.
+    fn new(hw: bool) -> Result<Self> {
+        let psc = if hw {
+            Some(Psc::with_slots(KVec::from_elem(
+                None, PSC_SLOTS, GFP_KERNEL,
+            )?))
+        } else {
+            None
+        };
+        Ok(Self {
+            iotlb: new_iotlb()?,
+            psc,
+        })
+    }
 }
 
 /// An empty IOTLB, its slots on the heap.
@@ -164,9 +213,10 @@ pub struct Domain {
     /// made from a workqueue on its behalf, as an I/O page fault handler
     /// would.  `None`: faults are made by the task doing the DMA.
     fault_wq: Option<MmGrab>,
-    /// Cached translations.
+    /// Cached translations (and table pointers, in the hardware-faithful
+    /// mode).
     #[pin]
-    iotlb: SpinLock<Iotlb<KVec<Slot>>>,
+    caches: SpinLock<Caches>,
     /// A shadow domain's table; `None` for a domain on a TDP FD.
     #[pin]
     shadow: Mutex<Option<Shadow>>,
@@ -184,20 +234,22 @@ pub enum Dir {
 }
 
 impl Domain {
-    /// A domain for a table with `layout` rooted at `root`, nothing cached.
+    /// A domain for a table with `layout` rooted at `root`, nothing cached;
+    /// hardware-faithful (with a paging-structure cache) if `hw`.
     pub fn new(
         layout: Layout,
         root: u64,
         fault_on_miss: bool,
         fault_wq: Option<MmGrab>,
+        hw: bool,
     ) -> Result<impl PinInit<Self>> {
-        let iotlb = new_iotlb()?;
+        let caches = Caches::new(hw)?;
         Ok(pin_init!(Domain {
             layout,
             root,
             fault_on_miss,
             fault_wq,
-            iotlb <- new_spinlock!(iotlb, "kvm_tdp_iommu:iotlb"),
+            caches <- new_spinlock!(caches, "kvm_tdp_iommu:caches"),
             shadow <- new_mutex!(None, "kvm_tdp_iommu:shadow"),
             counters: Counters::default(),
         }))
@@ -208,13 +260,13 @@ impl Domain {
     pub fn new_shadow() -> Result<impl PinInit<Self>> {
         let pages = Pages::new()?;
         let root = pages.pa(0);
-        let iotlb = new_iotlb()?;
+        let caches = Caches::new(false)?;
         Ok(pin_init!(Domain {
             layout: shadow::layout(),
             root,
             fault_on_miss: false,
             fault_wq: None,
-            iotlb <- new_spinlock!(iotlb, "kvm_tdp_iommu:iotlb"),
+            caches <- new_spinlock!(caches, "kvm_tdp_iommu:caches"),
             shadow <- new_mutex!(
                 Some(Shadow { pages, pins: KVec::new() }),
                 "kvm_tdp_iommu:shadow"
@@ -226,6 +278,19 @@ impl Domain {
     /// The layout of the table the domain walks.
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// What the paging-structure cache holds and has done.
+    pub fn psc_counters(&self) -> PscCounters {
+        let caches = self.caches.lock();
+        caches
+            .psc
+            .as_ref()
+            .map(|p| PscCounters {
+                stats: p.stats,
+                entries: p.len() as u64,
+            })
+            .unwrap_or_default()
     }
 
     /// Runs `f` on the shadow table, if this is a shadow domain.
@@ -284,7 +349,7 @@ impl Domain {
             for i in 0..mapped {
                 shadow::unmap(&mut shadow.pages, gpa + ((i as u64) << 12));
             }
-            self.iotlb.lock().flush(gpa, len);
+            self.caches.lock().iotlb.flush(gpa, len);
             return Err(e);
         }
         // Cannot fail: room was reserved before anything was mapped.
@@ -316,8 +381,10 @@ impl Domain {
         let mut faults = 0;
         loop {
             {
-                let mut iotlb = self.iotlb.lock();
+                let mut caches = self.caches.lock();
+                let Caches { iotlb, psc } = &mut *caches;
                 let reader = TableReader::new();
+                let read = |t: u64, i: usize| reader.read(t, i);
                 let pfn = match iotlb.lookup(gfn) {
                     Some(e) if e.writable || !write => {
                         inc(&self.counters.iotlb_hits);
@@ -325,7 +392,13 @@ impl Domain {
                     }
                     _ => {
                         inc(&self.counters.iotlb_misses);
-                        match self.layout.walk(self.root, gpa, |t, i| reader.read(t, i)) {
+                        // In the hardware-faithful mode, from the deepest
+                        // cached table: see "The hardware-faithful mode".
+                        let walk = match psc {
+                            Some(psc) => psc.walk(&self.layout, self.root, gpa, read),
+                            None => self.layout.walk(self.root, gpa, read),
+                        };
+                        match walk {
                             Ok(leaf) if leaf.readable && (leaf.writable || !write) => {
                                 let level = u64::from(leaf.level);
                                 self.counters.last_leaf_level.store(level, Relaxed);
@@ -381,7 +454,15 @@ impl Domain {
 impl Importer for Domain {
     fn invalidate(&self, start: u64, size: u64) {
         let c = &self.counters;
-        let dropped = self.iotlb.lock().flush(start, size);
+        let dropped = {
+            let mut caches = self.caches.lock();
+            // Table pointers of the range go with its translations: KVM
+            // may free the tables once this returns.
+            if let Some(psc) = &mut caches.psc {
+                psc.flush(start, size);
+            }
+            caches.iotlb.flush(start, size)
+        };
         c.iotlb_flushes.fetch_add(dropped, Relaxed);
         c.invalidations.fetch_add(1, Relaxed);
         if start == 0 && size == u64::MAX {

@@ -19,6 +19,11 @@
 //! unless the attachment was made with `KTI_ATTACH_NO_FAULT`.  Host
 //! physical addresses never leave the kernel.
 //!
+//! `KTI_ATTACH_HW` makes the domain hardware-faithful: it also caches the
+//! table pointers its walks read, per level ([`psc`]), starts each walk from
+//! the deepest one cached, and drops them only when `invalidate` covers
+//! them, as an IOMMU's paging-structure caches do (see [`domain`]).
+//!
 //! `KTI_ATTACH_SHADOW` makes a shadow domain instead, on no TDP FD: like
 //! VFIO's type1 driver, `KTI_SHADOW_MAP` pins the VMM's memory behind a
 //! GPA range and maps it in a table of the domain's own ([`shadow`]), and
@@ -27,7 +32,7 @@
 use core::sync::atomic::Ordering::Relaxed;
 use kernel::{
     c_str,
-    ioctl::{_IOC_SIZE, _IOW, _IOWR},
+    ioctl::{_IOC_DIR, _IOC_NR, _IOC_SIZE, _IOC_TYPE, _IOW, _IOWR},
     kvm_tdp::{
         importer::{Attachment, TdpFd},
         MmGrab, TableKind, ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE,
@@ -41,6 +46,7 @@ use kernel::{
 
 pub mod domain;
 pub mod iotlb;
+pub mod psc;
 pub mod pte;
 pub mod shadow;
 
@@ -91,11 +97,19 @@ struct KtiDma {
     _buf: u64,
 }
 
+/// `struct kti_stats` as it was before the PSC counters: `KTI_STATS` of
+/// this size returns only its fields, for callers built against it.
 #[repr(C)]
-struct KtiStats {
+struct KtiStatsV1 {
     _id: u32,
     _pad: u32,
     _counters: [u64; 12],
+}
+
+#[repr(C)]
+struct KtiStats {
+    _v1: KtiStatsV1,
+    _psc: [u64; 5],
 }
 
 const KTI_ATTACH: u32 = _IOW::<KtiAttach>(KTI_MAGIC, 0);
@@ -113,6 +127,7 @@ const MAX_DMA: u64 = 16 << 20;
 const KTI_ATTACH_NO_FAULT: u32 = 1 << 0;
 const KTI_ATTACH_SHADOW: u32 = 1 << 1;
 const KTI_ATTACH_FAULT_WQ: u32 = 1 << 2;
+const KTI_ATTACH_HW: u32 = 1 << 3;
 
 const KTI_SHADOW_MAP_READONLY: u32 = 1 << 0;
 
@@ -154,10 +169,13 @@ struct IommuFile {
 
 impl IommuFile {
     fn attach(&self, tdp_fd: i32, flags: u32) -> Result<isize> {
-        if flags & !(KTI_ATTACH_NO_FAULT | KTI_ATTACH_SHADOW | KTI_ATTACH_FAULT_WQ) != 0 {
+        let known = KTI_ATTACH_NO_FAULT | KTI_ATTACH_SHADOW | KTI_ATTACH_FAULT_WQ | KTI_ATTACH_HW;
+        if flags & !known != 0 {
             return Err(EINVAL);
         }
-        if flags & KTI_ATTACH_SHADOW != 0 && flags & KTI_ATTACH_FAULT_WQ != 0 {
+        // A shadow table never changes behind the domain: nothing for a
+        // hardware-faithful cache to be told, and no faults.
+        if flags & KTI_ATTACH_SHADOW != 0 && flags & (KTI_ATTACH_FAULT_WQ | KTI_ATTACH_HW) != 0 {
             return Err(EINVAL);
         }
         if flags & KTI_ATTACH_SHADOW != 0 && tdp_fd != -1 {
@@ -202,7 +220,13 @@ impl IommuFile {
             None
         };
         let domain = Arc::pin_init(
-            Domain::new(layout, meta.root_hpa(), fault_on_miss, fault_wq)?,
+            Domain::new(
+                layout,
+                meta.root_hpa(),
+                fault_on_miss,
+                fault_wq,
+                flags & KTI_ATTACH_HW != 0,
+            )?,
             GFP_KERNEL,
         )?;
         let attachment = fd.attach(domain).map_err(|(e, _fd)| e)?;
@@ -275,6 +299,18 @@ fn kti_access(access: u32) -> Result<u32> {
     Ok(kvm)
 }
 
+/// Whether `cmd` is `KTI_STATS` for a `struct kti_stats` of a size this
+/// module knows: the first layout's, the current one's, or one between
+/// (a multiple of 8).
+fn is_stats(cmd: u32) -> bool {
+    let size = _IOC_SIZE(cmd);
+    _IOC_DIR(cmd) == _IOC_DIR(KTI_STATS)
+        && _IOC_TYPE(cmd) == KTI_MAGIC
+        && _IOC_NR(cmd) == _IOC_NR(KTI_STATS)
+        && (core::mem::size_of::<KtiStatsV1>()..=core::mem::size_of::<KtiStats>()).contains(&size)
+        && size % 8 == 0
+}
+
 struct KvmTdpIommu;
 
 impl MiscDevice for KvmTdpIommu {
@@ -292,6 +328,9 @@ impl MiscDevice for KvmTdpIommu {
     fn ioctl(file: ArcBorrow<'_, IommuFile>, cmd: u32, arg: usize) -> Result<isize> {
         let size = _IOC_SIZE(cmd);
         let (mut reader, mut writer) = UserSlice::new(arg, size).reader_writer();
+        // `KTI_STATS` of any size from the first layout's to the current
+        // one's: as many bytes are written as the caller's struct holds.
+        let cmd = if is_stats(cmd) { KTI_STATS } else { cmd };
         match cmd {
             KTI_ATTACH => {
                 let tdp_fd = reader.read::<i32>()?;
@@ -336,6 +375,7 @@ impl MiscDevice for KvmTdpIommu {
                     let (table_pages, pinned_pages) = d
                         .with_shadow(|s| (s.table_pages(), s.pinned_pages()))
                         .unwrap_or((0, 0));
+                    let psc = d.psc_counters();
                     Ok([
                         c.invalidations.load(Relaxed),
                         c.whole.load(Relaxed),
@@ -349,12 +389,18 @@ impl MiscDevice for KvmTdpIommu {
                         c.last_leaf_level.load(Relaxed),
                         table_pages,
                         pinned_pages,
+                        psc.stats.hits,
+                        psc.stats.misses,
+                        psc.stats.fills,
+                        psc.stats.flushes,
+                        psc.entries,
                     ])
                 })?;
                 writer.write(&id)?;
                 writer.write(&0u32)?;
-                for v in values {
-                    writer.write(&v)?;
+                // The writer holds the caller's size: stop at its end.
+                for v in values.iter().take((size - 8) / 8) {
+                    writer.write(v)?;
                 }
                 Ok(0)
             }
