@@ -4,14 +4,19 @@
  * uses an exported TDP table, checking that no DMA ever sees stale data
  * once an invalidation has returned.
  *
- * Two phases of PHASE_SECS seconds each (wall clock; the iteration counts
+ * Four phases of PHASE_SECS seconds each (wall clock; the iteration counts
  * only have to be non-zero): a default VM, whose exported root is the vCPU's
  * own (vCPU faults race importer faults in one table), then a
  * KVM_X86_SW_PROTECTED_VM whose data slot is in guest_memfd (the importer
  * walks the shared view, and pages are converted private <-> shared under
- * it).  The IOMMU-style importer (/dev/kvm_tdp_iommu, with faults on) is
- * attached for the whole phase; each thread owns its own pages of a 4K-backed
- * data slot, except where sharing is the point:
+ * it); then both again with the importer in its hardware-faithful mode
+ * (KTI_ATTACH_HW: it also caches the table pointers its walks read and
+ * starts walks from them, so a page table freed without a report is read
+ * after it is gone).  The sample accepts one attachment of its type per TDP
+ * FD, so the two modes take turns rather than share a phase.  The
+ * IOMMU-style importer (/dev/kvm_tdp_iommu, with faults on) is attached for
+ * the whole phase; each thread owns its own pages of a 4K-backed data slot,
+ * except where sharing is the point:
  *
  *  vcpu       the guest loops writing a tag (page, iteration) into its pages
  *             and reads each back: the tag, or zero if the page was just
@@ -42,7 +47,7 @@
  *             phase's TDP FD, faults a page through each, discards it and
  *             checks that each was told, then detaches them (or closes the
  *             file, whose release detaches them); a second attachment of the
- *             Rust importer must fail with EBUSY;
+ *             Rust importer, in either mode, must fail with EBUSY;
  *  close      a small VM of the phase's type per iteration: TDP FD, a C
  *             importer attached, a fault, the TDP FD closed while attached
  *             (still usable, and KVM_CREATE_TDP_FD gives EEXIST), a
@@ -57,8 +62,9 @@
  *             return that generation and a DMA write must reach the host.
  *
  * After each phase every thread must have made progress, the importer must
- * have seen invalidations, IOTLB flushes and faults, and every page must read
- * the same through the importer as through the host mapping.  The TDP FD is
+ * have seen invalidations, IOTLB flushes and faults (and in the HW mode,
+ * walks started from cached tables, and cached tables flushed), and every
+ * page must read the same through the importer as through the host mapping.  The TDP FD is
  * closed before the importer detaches.  Any violation aborts the test.
  *
  * Usage: tdp_fd_stress_test [seconds per phase]
@@ -78,7 +84,7 @@
 #include "ucall_common.h"
 #include "tdp_fd_util.h"
 
-#define PHASE_SECS	15
+#define PHASE_SECS	8
 
 #define DATA_GPA	0x40000000ULL
 #define DATA_SLOT	1
@@ -140,6 +146,7 @@ static void guest_code(void)
 static struct {
 	const char *name;
 	bool protected;
+	bool hw;			/* the importer is in KTI_ATTACH_HW mode */
 	struct kvm_vm *vm;
 	struct kvm_vcpu *vcpu;
 	char *hva;			/* the data slot */
@@ -610,10 +617,14 @@ static void *churn_thread(void *arg)
 
 	for (; !stopping(); w->iters++) {
 		n = 1 + w->iters % 3;
-		/* The Rust importer's ops are registered already: EBUSY. */
+		/*
+		 * The Rust importer's ops are registered already, whatever the
+		 * mode of either attachment: EBUSY.
+		 */
+		again.flags = w->iters & 1 ? KTI_ATTACH_HW : 0;
 		TEST_ASSERT(ioctl(rust, KTI_ATTACH, &again) == -1 && errno == EBUSY,
-			    "%s: second Rust attachment: %s", P.name,
-			    strerror(errno));
+			    "%s: second Rust attachment (flags %#x): %s", P.name,
+			    again.flags, strerror(errno));
 		for (k = 0; k < n; k++)
 			ids[k] = kti_attach(c, P.tdp, 0);
 		for (k = 0; k < n; k++) {
@@ -760,7 +771,7 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void run_phase(bool protected, unsigned int secs, uint64_t seed)
+static void run_phase(bool protected, bool hw, unsigned int secs, uint64_t seed)
 {
 	const struct vm_shape shape = {
 		.mode = VM_MODE_DEFAULT,
@@ -781,8 +792,12 @@ static void run_phase(bool protected, unsigned int secs, uint64_t seed)
 	double end;
 
 	memset(&P, 0, sizeof(P));
-	P.name = protected ? "SW-protected VM" : "default VM";
+	if (hw)
+		P.name = protected ? "SW-protected VM, HW importer" : "default VM, HW importer";
+	else
+		P.name = protected ? "SW-protected VM" : "default VM";
 	P.protected = protected;
+	P.hw = hw;
 	P.vm = vm_create_shape_with_one_vcpu(shape, &P.vcpu, guest_code);
 	vm_mem_add(P.vm, VM_MEM_SRC_ANONYMOUS, DATA_GPA, DATA_SLOT, DATA_PAGES,
 		   protected ? KVM_MEM_GUEST_MEMFD : 0, -1, 0);
@@ -800,7 +815,7 @@ static void run_phase(bool protected, unsigned int secs, uint64_t seed)
 
 	P.tdp = tdp_fd_create(P.vm);
 	P.iommu = kti_open("/dev/kvm_tdp_iommu");
-	P.id = kti_attach(P.iommu, P.tdp, 0);
+	P.id = kti_attach(P.iommu, P.tdp, hw ? KTI_ATTACH_HW : 0);
 
 	for (i = 0; i < ARRAY_SIZE(workers); i++) {
 		if (workers[i].protected_only && !protected)
@@ -834,6 +849,16 @@ static void run_phase(bool protected, unsigned int secs, uint64_t seed)
 	TEST_ASSERT(s.invalidations > 0, "no invalidation");
 	TEST_ASSERT(s.iotlb_flushes > 0, "no IOTLB flush");
 	TEST_ASSERT(s.faults > 0 && s.walk_faults > 0, "no fault");
+	if (hw) {
+		ksft_print_msg("%s: PSC: %llu hits, %llu misses, %llu fills, %llu flushed\n",
+			       P.name, s.psc_hits, s.psc_misses, s.psc_fills,
+			       s.psc_flushes);
+		TEST_ASSERT(s.psc_hits > 0 && s.psc_fills > 0 && s.psc_flushes > 0,
+			    "%s: the PSC was not exercised", P.name);
+	} else {
+		TEST_ASSERT(!s.psc_hits && !s.psc_misses && !s.psc_fills,
+			    "%s: a PSC without KTI_ATTACH_HW", P.name);
+	}
 
 	/* At rest, every page reads the same through the table and the host. */
 	for (pg = 0; pg < USED_PAGES; pg++) {
@@ -868,9 +893,11 @@ int main(int argc, char *argv[])
 	TEST_ASSERT(secs > 0, "usage: %s [seconds per phase]", argv[0]);
 
 	ksft_print_header();
-	ksft_set_plan(2);
+	ksft_set_plan(4);
 	ksft_print_msg("%u s per phase, seed %#lx\n", secs, seed);
-	run_phase(false, secs, seed);
-	run_phase(true, secs, seed);
+	run_phase(false, false, secs, seed);
+	run_phase(true, false, secs, seed);
+	run_phase(false, true, secs, seed);
+	run_phase(true, true, secs, seed);
 	ksft_finished();
 }
