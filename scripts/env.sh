@@ -76,7 +76,8 @@ ktdp_tool_versions() {
 		rust-web-clippy libstd-rust-web-dev dwarves libelf-dev libssl-dev \
 		make bison flex bc 2>&1
 	echo "bindgen $KTDP_BINDGEN"
-	sha256sum "$KTDP_ROOT/scripts/requirements.txt"
+	# The digest only: the clone's path must not change the key.
+	sha256sum <"$KTDP_ROOT/scripts/requirements.txt"
 }
 
 # Where a VM run of MODE leaves its results.  KTDP_RESULTS moves them (a second

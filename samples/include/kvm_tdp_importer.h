@@ -89,6 +89,14 @@ struct kti_stats {
 	__u64 psc_fills;	/* table pointers cached */
 	__u64 psc_flushes;	/* ... dropped by invalidate() */
 	__u64 psc_entries;	/* ... cached now */
+	/*
+	 * (C) The smallest range [span_start, span_end) covering every
+	 * invalidate() since the previous KTI_STATS of this attachment, which
+	 * restarts it; 0, 0 if none.  KVM may split one operation's report
+	 * where it yields mmu_lock: the span is what the operation reported.
+	 */
+	__u64 span_start;
+	__u64 span_end;
 };
 
 /*

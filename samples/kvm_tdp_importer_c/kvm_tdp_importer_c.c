@@ -22,6 +22,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
+#include <linux/overflow.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -37,6 +38,9 @@ struct kti_c_attachment {
 	atomic64_t last_start;
 	atomic64_t last_size;
 	atomic64_t faults;
+	spinlock_t span_lock;	/* guards span_* */
+	u64 span_start;
+	u64 span_end;
 };
 
 struct kti_c_file {
@@ -53,6 +57,16 @@ static void kti_c_invalidate(void *data, unsigned long start, unsigned long size
 		atomic64_inc(&a->whole);
 	atomic64_set(&a->last_start, start);
 	atomic64_set(&a->last_size, size);
+
+	spin_lock(&a->span_lock);
+	if (a->span_start == a->span_end) {
+		a->span_start = start;
+		a->span_end = size_add(start, size);
+	} else {
+		a->span_start = min_t(u64, a->span_start, start);
+		a->span_end = max_t(u64, a->span_end, size_add(start, size));
+	}
+	spin_unlock(&a->span_lock);
 }
 
 /* Never registered: KTI_C_UNREGISTER_UNKNOWN passes it to unregister. */
@@ -112,6 +126,7 @@ static long kti_c_attach(struct kti_c_file *f, void __user *uarg)
 	if (!a)
 		return -ENOMEM;
 	a->ops.invalidate = kti_c_invalidate;
+	spin_lock_init(&a->span_lock);
 	a->tdp = kvm_tdp_fd_get(arg.tdp_fd);
 	if (IS_ERR(a->tdp)) {
 		r = PTR_ERR(a->tdp);
@@ -173,6 +188,13 @@ static void kti_c_stats(struct kti_c_attachment *a, struct kti_stats *arg)
 	arg->last_start = atomic64_read(&a->last_start);
 	arg->last_size = atomic64_read(&a->last_size);
 	arg->faults = atomic64_read(&a->faults);
+
+	spin_lock(&a->span_lock);
+	arg->span_start = a->span_start;
+	arg->span_end = a->span_end;
+	a->span_start = 0;
+	a->span_end = 0;
+	spin_unlock(&a->span_lock);
 }
 
 /* KTI_STATS for a struct kti_stats of any size this module knows. */

@@ -106,10 +106,13 @@ struct KtiStatsV1 {
     _counters: [u64; 12],
 }
 
+/// `struct kti_stats`: the PSC counters, then the report span, which only
+/// the C importer keeps (0, 0 here).
 #[repr(C)]
 struct KtiStats {
     _v1: KtiStatsV1,
     _psc: [u64; 5],
+    _span: [u64; 2],
 }
 
 const KTI_ATTACH: u32 = _IOW::<KtiAttach>(KTI_MAGIC, 0);
@@ -394,6 +397,8 @@ impl MiscDevice for KvmTdpIommu {
                         psc.stats.fills,
                         psc.stats.flushes,
                         psc.entries,
+                        0,
+                        0,
                     ])
                 })?;
                 writer.write(&id)?;
