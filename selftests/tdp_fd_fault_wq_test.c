@@ -11,13 +11,23 @@
  *  - another process (a child, another mm) attached: KVM refuses the
  *    workqueue's faults on its behalf with -EPERM;
  *  - the VM's process has exited: the workqueue's fault on behalf of its
- *    mm, which has no users left, is refused with -ESRCH.
+ *    mm, which has no users left, is refused with -ESRCH;
+ *  - a workqueue fault that blocks (on a userfaultfd nobody answers) does
+ *    not make the waiting process unkillable: SIGKILL ends it, and then the
+ *    fault, whose worker holds its own references.  Were the wait not
+ *    interruptible, the process could never exit: the userfaultfd would
+ *    only be released by its exit.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -149,13 +159,74 @@ static void test_exited_process(int dev)
 	ksft_test_result_pass("exited VM process: ESRCH from the workqueue\n");
 }
 
+static int uffd, ready_fd;
+
+/* Tells the parent once the worker's fault waits on the userfaultfd. */
+static void *uffd_watcher(void *arg)
+{
+	struct pollfd p = { .fd = uffd, .events = POLLIN };
+	char c = 1;
+
+	TEST_ASSERT(poll(&p, 1, -1) == 1, "poll(userfaultfd): %s", strerror(errno));
+	TEST_ASSERT_EQ(write(ready_fd, &c, 1), 1);
+	return NULL;
+}
+
+static void test_killed_while_blocked(int dev)
+{
+	int status, pipefd[2];
+	pid_t pid;
+	char c;
+
+	TEST_ASSERT(!pipe(pipefd), "pipe: %s", strerror(errno));
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		struct uffdio_api api = { .api = UFFD_API };
+		struct uffdio_register reg = {
+			.range.len = DATA_PAGES * 4096,
+			.mode = UFFDIO_REGISTER_MODE_MISSING,
+		};
+		struct kvm_vm *vm = vm_create_barebones();
+		pthread_t watcher;
+		uint8_t b;
+		__u32 id;
+
+		vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, DATA_GPA,
+					    DATA_SLOT, DATA_PAGES, 0);
+		reg.range.start = (unsigned long)addr_gpa2hva(vm, DATA_GPA);
+		uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
+		TEST_ASSERT(uffd >= 0, "userfaultfd: %s", strerror(errno));
+		TEST_ASSERT(!ioctl(uffd, UFFDIO_API, &api) &&
+			    !ioctl(uffd, UFFDIO_REGISTER, &reg),
+			    "UFFDIO_API/REGISTER: %s", strerror(errno));
+		ready_fd = pipefd[1];
+		pthread_create(&watcher, NULL, uffd_watcher, NULL);
+		id = kti_attach(dev, tdp_fd_create(vm), KTI_ATTACH_FAULT_WQ);
+		/* The page was never touched: the worker's fault blocks. */
+		kti_dma(dev, KTI_DMA_READ, id, DATA_GPA, &b, 1);
+		_exit(1);
+	}
+	TEST_ASSERT_EQ(read(pipefd[0], &c, 1), 1);
+	TEST_ASSERT(!kill(pid, SIGKILL), "kill: %s", strerror(errno));
+	/* Bounded: a process stuck in an uninterruptible wait never dies. */
+	alarm(30);
+	TEST_ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	alarm(0);
+	TEST_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		    "child: status %#x", status);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	ksft_test_result_pass("SIGKILL ends a process waiting on a blocked workqueue fault\n");
+}
+
 int main(void)
 {
 	struct kvm_vm *vm;
 	int dev, tdp;
 
 	ksft_print_header();
-	ksft_set_plan(3);
+	ksft_set_plan(4);
 
 	vm = vm_with_guest_data();
 	tdp = tdp_fd_create(vm);
@@ -164,6 +235,7 @@ int main(void)
 	test_vm_process(vm, dev, tdp);
 	test_other_process(vm, dev, tdp);
 	test_exited_process(dev);
+	test_killed_while_blocked(dev);
 
 	close(dev);
 	close(tdp);

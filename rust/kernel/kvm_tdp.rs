@@ -175,6 +175,17 @@ impl MmGrab {
     }
 }
 
+impl Clone for MmGrab {
+    /// Another reference on the same address space.
+    fn clone(&self) -> Self {
+        // SAFETY: this object holds a reference by the type invariant, so
+        // the `mm_struct` is live.
+        unsafe { bindings::mmgrab(self.ptr.as_ptr()) };
+        // INVARIANT: the reference was just taken.
+        Self { ptr: self.ptr }
+    }
+}
+
 impl Drop for MmGrab {
     fn drop(&mut self) {
         // SAFETY: this object holds a reference by the type invariant.

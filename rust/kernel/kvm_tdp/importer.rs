@@ -17,7 +17,7 @@ use crate::{
     alloc::flags::GFP_KERNEL,
     bindings,
     error::{
-        code::{EBUSY, EINVAL, ENXIO},
+        code::{EBUSY, EINTR, EINVAL, ENXIO},
         from_err_ptr, to_result, Result,
     },
     ffi::{c_int, c_ulong, c_void},
@@ -52,8 +52,8 @@ struct WqFault {
         c_ulong,
         bindings::kvm_tdp_fault_type,
     ) -> c_int,
-    tdp: NonNull<bindings::kvm_tdp_fd>,
-    mm: *mut bindings::mm_struct,
+    tdp: TdpFd,
+    mm: MmGrab,
     gfn: c_ulong,
     ty: bindings::kvm_tdp_fault_type,
     #[pin]
@@ -62,12 +62,6 @@ struct WqFault {
     done: CondVar,
 }
 
-// SAFETY: the pointers are only passed to the fault op, which any task may
-// call, while the queuing task keeps them referenced (type invariant).
-unsafe impl Send for WqFault {}
-
-// SAFETY: as above; the rest is synchronized by `result`'s mutex.
-unsafe impl Sync for WqFault {}
 
 crate::impl_has_work! {
     impl HasWork<Self> for WqFault { self.work }
@@ -77,9 +71,12 @@ impl WorkItem for WqFault {
     type Pointer = Arc<WqFault>;
 
     fn run(this: Arc<WqFault>) {
-        // SAFETY: `result` is not set yet, so `tdp` and `mm` are referenced
-        // by the waiting task (type invariant).
-        let r = unsafe { (this.fault)(this.tdp.as_ptr(), this.mm, this.gfn, this.ty) };
+        // SAFETY: the item owns references on the TDP FD and on the mm, so
+        // both are live until it is dropped, whether or not the queuing
+        // task still waits.
+        let r = unsafe {
+            (this.fault)(this.tdp.ptr.as_ptr(), this.mm.mm().ptr, this.gfn, this.ty)
+        };
         *this.result.lock() = Some(r);
         this.done.notify_all();
     }
@@ -160,14 +157,20 @@ impl TdpFd {
     /// system workqueue, a kernel thread with no mm of its own, on behalf
     /// of `mm`, and waited for: what an IOMMU's I/O page fault handler
     /// does.  `mm` must be the VM's (else `EPERM`).
+    ///
+    /// # Errors
+    ///
+    /// The fault's errors (see [`TdpFd::fault`]), `ENOMEM`, or `EINTR` if
+    /// a signal arrives while waiting: the worker then finishes the fault
+    /// on its own, with its own references on the TDP FD and on `mm`.
     pub fn fault_from_workqueue(&self, mm: &MmGrab, gfn: u64, access: u32) -> Result {
         let fault = self.ops().fault.ok_or(EINVAL)?;
         let item = Arc::pin_init(
             pin_init!(WqFault {
                 work <- new_work!("kvm_tdp::WqFault::work"),
                 fault,
-                tdp: self.ptr,
-                mm: mm.mm().ptr,
+                tdp: self.clone(),
+                mm: mm.clone(),
                 gfn: gfn as c_ulong,
                 ty: fault_type(access),
                 result <- new_mutex!(None, "kvm_tdp::WqFault::result"),
@@ -180,13 +183,16 @@ impl TdpFd {
             .enqueue(item.clone())
             .map_err(|_| EBUSY)?;
         let mut result = item.result.lock();
-        // Not interruptible: the worker uses `self` and `mm` until it has
-        // stored the result, so they must stay referenced until then.
+        // Interruptible: the item owns what the worker uses, so the caller
+        // may stop waiting (a fault can block for long, e.g. on a
+        // userfaultfd that the signalled process itself would resolve).
         loop {
             if let Some(r) = *result {
                 return to_result(r);
             }
-            item.done.wait(&mut result);
+            if item.done.wait_interruptible(&mut result) {
+                return Err(EINTR);
+            }
         }
     }
 
@@ -215,6 +221,19 @@ impl TdpFd {
             Ok(()) => Ok(Attachment { fd: self, importer }),
             Err(e) => Err((e, self)),
         }
+    }
+}
+
+impl Clone for TdpFd {
+    /// Another reference to the same object.
+    fn clone(&self) -> Self {
+        // SAFETY: the object is referenced by the type invariant, so its
+        // file is live; another reference on that file keeps the object
+        // alive just as the one `kvm_tdp_fd_get()` returns does.
+        unsafe { bindings::kvm_tdp_fd_get_ref(self.ptr.as_ptr()) };
+        // INVARIANT: the reference was just taken, and is dropped by
+        // `kvm_tdp_fd_put()` like the one from `kvm_tdp_fd_get()`.
+        Self { ptr: self.ptr }
     }
 }
 
