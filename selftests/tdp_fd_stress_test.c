@@ -29,20 +29,27 @@
  *             write and a write fault must fail with EFAULT and change
  *             nothing; discarded again, a DMA write must land in the new page;
  *  zapper     MADV_DONTNEED of one, several or all "contended" pages and of
- *             vCPU pages, and mprotect(PROT_READ) of a contended page for a
- *             few rounds, published so that the importer thread knows when a
- *             page was write-protected for the whole of a DMA;
+ *             vCPU pages, counted per page before and after (P.zaps), and
+ *             mprotect(PROT_READ) of a contended page for a few rounds,
+ *             published so that the importer thread knows when a page was
+ *             write-protected for the whole of a DMA;
  *  importer   DMA reads, writes, page-straddling reads and KTI_FAULTs with
  *             every access on the contended pages: a read returns the last
- *             value it wrote there or zero (discarded), never anything else;
- *             a write always fails with EFAULT while the page is
- *             write-protected; reads of vCPU pages return tags of that page
- *             no newer than the guest's progress, and its own writes there;
- *             in the SW-protected phase, reads of the pages being converted
- *             fail with EACCES or return a value at least as new as the one
- *             the page held when the read began.  A DMA racing the zapper
- *             may fail with EFAULT, copying nothing (the importer retries its
- *             I/O page fault a few times); no other error is allowed;
+ *             value it wrote there or zero, and which of the two the zap
+ *             counts decide where they can: the value if no discard of the
+ *             page began since before the write, zero if a whole discard ran
+ *             after the write and before the read (the host's reads after
+ *             a DMA write likewise); a write always fails with EFAULT while
+ *             the page is write-protected; reads of vCPU pages return tags
+ *             of that page no older than the guest's progress before the
+ *             read and no newer than after it, and its own writes there
+ *             (bounded as on contended pages); in the SW-protected phase,
+ *             reads of the pages being converted fail with EACCES or return
+ *             a value at least as new as the one the page held when the read
+ *             began.  A value older than these lower bounds is a stale
+ *             translation.  A DMA racing the zapper may fail with EFAULT,
+ *             copying nothing (the importer retries its I/O page fault a few
+ *             times); no other error is allowed;
  *  churn      attaches 1-3 C importers (/dev/kvm_tdp_importer_c) to the
  *             phase's TDP FD, faults a page through each, discards it and
  *             checks that each was told, then detaches them (or closes the
@@ -168,6 +175,12 @@ static struct {
 	 */
 	uint64_t conv_lo[CONV_PAGES];
 	uint64_t conv_hi[CONV_PAGES];
+	/*
+	 * Discards of each data page by the zapper: raised before its
+	 * MADV_DONTNEED starts and again once it has returned, so odd while
+	 * one is in progress.  Only the zapper writes them.
+	 */
+	uint64_t zaps[DATA_PAGES];
 	/* DMAs that lost a race with a zap: EFAULT, nothing copied. */
 	uint64_t raced;
 	/* EFAULTs on a page its thread owns, gone when retried (see below). */
@@ -391,6 +404,23 @@ static bool was_ro(uint64_t s1, uint64_t s2, unsigned int pg)
 	return s1 == s2 && (uint32_t)s1 == pg + 1;
 }
 
+/* Discards pages [@pg, @pg + @n) that the importer reads, counted in P.zaps. */
+static void zap(unsigned int pg, unsigned int n)
+{
+	unsigned int k;
+
+	for (k = 0; k < n; k++)
+		__atomic_add_fetch(&P.zaps[pg + k], 1, __ATOMIC_SEQ_CST);
+	discard(pg, n);
+	for (k = 0; k < n; k++)
+		__atomic_add_fetch(&P.zaps[pg + k], 1, __ATOMIC_SEQ_CST);
+}
+
+static uint64_t zaps(unsigned int pg)
+{
+	return load(&P.zaps[pg]);
+}
+
 static void *zapper_thread(void *arg)
 {
 	struct worker *w = arg;
@@ -410,19 +440,19 @@ static void *zapper_thread(void *arg)
 		case 0:
 		case 1:
 		case 2:
-			discard(pg, 1);
+			zap(pg, 1);
 			break;
 		case 3:
 			n = 1 + (r >> 16) % 8;
 			if (pg + n > CONT_FIRST + CONT_PAGES)
 				n = CONT_FIRST + CONT_PAGES - pg;
-			discard(pg, n);
+			zap(pg, n);
 			break;
 		case 4:
 		case 5:
 			n = 1 + (r >> 16) % 4;
 			pg = VCPU_FIRST + (r >> 8) % (VCPU_PAGES - 3);
-			discard(pg, n);
+			zap(pg, n);
 			break;
 		case 6:
 			if (ro < 0) {
@@ -434,9 +464,9 @@ static void *zapper_thread(void *arg)
 			break;
 		case 7:
 			if ((r >> 16) % 4 == 0)
-				discard(CONT_FIRST, CONT_PAGES);
+				zap(CONT_FIRST, CONT_PAGES);
 			else
-				discard(pg, 1);
+				zap(pg, 1);
 			break;
 		}
 	}
@@ -447,26 +477,91 @@ static void *zapper_thread(void *arg)
 	return NULL;
 }
 
-/* A DMA write of @x to contended page @z, whose last value is @last. */
-static void importer_write(unsigned int z, uint64_t *last, uint64_t x)
+/*
+ * The importer's last DMA write that landed in a word only it writes (word 0
+ * of a contended page, HOST_WORD of a vCPU page): the value, and the page's
+ * zap count (P.zaps) just before the write began and just after it returned.
+ * All zero for a word never written.
+ */
+struct written {
+	uint64_t val;
+	uint64_t before;
+	uint64_t after;
+};
+
+/* Does the DMA write of @x to word @w of @pg, recorded in @wr if it lands. */
+static int importer_write_word(unsigned int pg, unsigned int w,
+			       struct written *wr, uint64_t x)
+{
+	uint64_t before = zaps(pg), after;
+	int r = dma_write64(GPA(pg) + w * 8, x);
+
+	after = zaps(pg);
+	if (!r)
+		*wr = (struct written){ .val = x, .before = before, .after = after };
+	return r;
+}
+
+/*
+ * @v was read (by @what: a DMA read, or the host) from the word @wr
+ * describes, in page @pg, by a read begun when the page's zap count was @z1
+ * and ended when it was @z2.  Nothing but the importer's DMA writes and the
+ * zapper's discards changes that word (a refused write copies nothing), so
+ * it holds the last value written or, once discarded, zero; which one, the
+ * zap counts tell where they can:
+ *
+ *  - no discard began between the write and the end of the read (@z2 is
+ *    the even count seen before the write): the value.  Zero means the
+ *    write or the read went through a stale translation (to a page freed
+ *    before the write, or the zero page mapped before it);
+ *  - a whole discard ran after the write returned and before the read
+ *    began (@z1 is at least the end of the first discard to begin after
+ *    the write): zero.  The value means a translation to the page the
+ *    discard freed: pre-zap, stale data;
+ *  - otherwise, a discard overlapped the write or the read: either.
+ */
+static void check_written(unsigned int pg, const struct written *wr,
+			  uint64_t v, uint64_t z1, uint64_t z2, const char *what)
+{
+	bool kept = !(wr->before & 1) && z2 == wr->before;
+	bool zapped = z1 >= ((wr->after + 1) & ~1ULL) + 2;
+
+	if (kept)
+		TEST_ASSERT(v == wr->val,
+			    "%s: page %u: %s %#lx, DMA wrote %#lx and no discard since: stale translation",
+			    P.name, pg, what, v, wr->val);
+	else if (zapped)
+		TEST_ASSERT(!v,
+			    "%s: page %u: %s %#lx, discarded after the DMA write of it: stale data",
+			    P.name, pg, what, v);
+	else
+		TEST_ASSERT(v == wr->val || !v,
+			    "%s: page %u: %s %#lx, last DMA write %#lx",
+			    P.name, pg, what, v, wr->val);
+}
+
+/* A DMA write of @x to contended page @z, whose last write is @wr. */
+static void importer_write(unsigned int z, struct written *wr, uint64_t x)
 {
 	unsigned int pg = CONT_FIRST + z;
-	uint64_t s1, s2, v;
+	uint64_t s1, s2, z1, z2, v;
 	int r;
 
 	s1 = load(&P.ro_state);
-	r = dma_write64(GPA(pg), x);
+	r = importer_write_word(pg, 0, wr, x);
 	s2 = load(&P.ro_state);
 	if (was_ro(s1, s2, pg))
 		TEST_ASSERT(r == -EFAULT,
 			    "%s: page %u: DMA write while write-protected: %s",
 			    P.name, pg, r ? strerror(-r) : "succeeded");
-	if (!raced(r, pg, "DMA write"))
-		*last = x;
+	raced(r, pg, "DMA write");
+	/* The host sees the write (or the discard after it): never stale. */
+	z1 = zaps(pg);
 	v = host_read(pg);
-	TEST_ASSERT(v == *last || !v,
-		    "%s: page %u: host reads %#lx after DMA write of %#lx (%s)",
-		    P.name, pg, v, x, r ? "refused" : "done");
+	z2 = zaps(pg);
+	check_written(pg, wr, v, z1, z2,
+		      r ? "host reads after a refused DMA write" :
+			  "host reads after a DMA write");
 }
 
 static void importer_fault(unsigned int z, uint32_t access)
@@ -487,43 +582,62 @@ static void importer_fault(unsigned int z, uint32_t access)
 		    strerror(-r));
 }
 
-static void importer_read(unsigned int z, uint64_t last)
+static void importer_read(unsigned int z, const struct written *wr)
 {
 	unsigned int pg = CONT_FIRST + z, i;
-	uint64_t buf[WORDS];
+	uint64_t buf[WORDS], z1, z2;
+	int r;
 
-	if (raced(dma(KTI_DMA_READ, GPA(pg), buf, PAGE_SIZE), pg, "DMA read"))
+	z1 = zaps(pg);
+	r = dma(KTI_DMA_READ, GPA(pg), buf, PAGE_SIZE);
+	z2 = zaps(pg);
+	if (raced(r, pg, "DMA read"))
 		return;
-	TEST_ASSERT(buf[0] == last || !buf[0],
-		    "%s: page %u: DMA read %#lx, last written %#lx: stale data",
-		    P.name, pg, buf[0], last);
+	check_written(pg, wr, buf[0], z1, z2, "DMA read");
 	for (i = 1; i < WORDS; i++)
 		TEST_ASSERT(!buf[i], "%s: page %u word %u: DMA read %#lx, never written",
 			    P.name, pg, i, buf[i]);
 }
 
-static void check_tag(unsigned int i, unsigned int w, uint64_t v, uint64_t hi)
+/*
+ * Word @w of vCPU page @i read @v, by a DMA read begun when the guest had
+ * completed iteration @lo and ended before it completed @hi: zero
+ * (discarded, not written again yet) or this page's tag of an iteration in
+ * [@lo, @hi].  The guest publishes an iteration once it has written that
+ * iteration's tag to every page, so from then on the page holds that tag,
+ * a newer one, or zero (discarded since, and a write after that makes a
+ * newer tag).  An older tag can only come from the page a discard freed
+ * before the read began: a stale translation.
+ */
+static void check_tag(unsigned int i, unsigned int w, uint64_t v,
+		      uint64_t lo, uint64_t hi)
 {
 	TEST_ASSERT(!v || (TAG_PAGE(v) == i + 1 && TAG_ITER(v) &&
-			   TAG_ITER(v) <= hi),
-		    "%s: vCPU page %u word %u: DMA read %#lx, guest at iteration %lu",
-		    P.name, i, w, v, hi - 1);
+			   TAG_ITER(v) >= lo && TAG_ITER(v) <= hi),
+		    "%s: vCPU page %u word %u: DMA read %#lx, guest at iteration %lu before the read, %lu after%s",
+		    P.name, i, w, v, lo, hi - 1,
+		    v && TAG_PAGE(v) == i + 1 && TAG_ITER(v) < lo ?
+		    ": stale data" : "");
 }
 
-static void importer_read_vcpu(unsigned int i, uint64_t host)
+static void importer_read_vcpu(unsigned int i, const struct written *host)
 {
 	unsigned int pg = VCPU_FIRST + i, w;
-	uint64_t buf[WORDS], hi;
+	uint64_t buf[WORDS], lo, hi, z1, z2;
+	int r;
 
-	if (raced(dma(KTI_DMA_READ, GPA(pg), buf, PAGE_SIZE), pg, "DMA read"))
+	/* The guest's progress and the page's discards, before the read. */
+	lo = load(P.guest_iter);
+	z1 = zaps(pg);
+	r = dma(KTI_DMA_READ, GPA(pg), buf, PAGE_SIZE);
+	z2 = zaps(pg);
+	if (raced(r, pg, "DMA read"))
 		return;
 	/* Whatever the read saw, the guest had got at least one before. */
-	hi = READ_ONCE(*P.guest_iter) + 1;
-	check_tag(i, 0, buf[0], hi);
-	check_tag(i, WORDS - 1, buf[WORDS - 1], hi);
-	TEST_ASSERT(buf[HOST_WORD] == host || !buf[HOST_WORD],
-		    "%s: vCPU page %u: DMA read %#lx, importer wrote %#lx",
-		    P.name, i, buf[HOST_WORD], host);
+	hi = load(P.guest_iter) + 1;
+	check_tag(i, 0, buf[0], lo, hi);
+	check_tag(i, WORDS - 1, buf[WORDS - 1], lo, hi);
+	check_written(pg, host, buf[HOST_WORD], z1, z2, "DMA read of HOST_WORD");
 	for (w = 1; w < WORDS - 1; w++)
 		TEST_ASSERT(w == HOST_WORD || !buf[w],
 			    "%s: vCPU page %u word %u: DMA read %#lx, never written",
@@ -547,10 +661,12 @@ static void importer_read_converted(unsigned int c)
 
 static void *importer_thread(void *arg)
 {
-	uint64_t cont[CONT_PAGES] = {}, host[VCPU_PAGES] = {}, next = 0, two[2];
+	struct written cont[CONT_PAGES] = {}, host[VCPU_PAGES] = {};
+	uint64_t next = 0, two[2], z1, z2;
 	struct worker *w = arg;
-	unsigned int z, i;
+	unsigned int z, i, pg;
 	uint64_t r, v;
+	int e;
 
 	for (; !stopping(); w->iters++) {
 		r = rnd(&w->seed);
@@ -563,42 +679,48 @@ static void *importer_thread(void *arg)
 			break;
 		case 2:
 		case 3:
-			importer_read(z, cont[z]);
+			importer_read(z, &cont[z]);
 			break;
 		case 4:
 			if (z == CONT_PAGES - 1)
 				z--;
-			if (raced(dma(KTI_DMA_READ, GPA(CONT_FIRST + z + 1) - 8,
-				      two, 16), CONT_FIRST + z, "DMA read"))
+			/* The end of page z (never written), page z + 1's start. */
+			pg = CONT_FIRST + z + 1;
+			z1 = zaps(pg);
+			e = dma(KTI_DMA_READ, GPA(pg) - 8, two, 16);
+			z2 = zaps(pg);
+			if (raced(e, CONT_FIRST + z, "DMA read"))
 				break;
-			TEST_ASSERT(!two[0] && (two[1] == cont[z + 1] || !two[1]),
-				    "%s: pages %u-%u: DMA read %#lx %#lx, last written %#lx",
-				    P.name, CONT_FIRST + z, CONT_FIRST + z + 1,
-				    two[0], two[1], cont[z + 1]);
+			TEST_ASSERT(!two[0],
+				    "%s: page %u: DMA read %#lx at its end, never written",
+				    P.name, pg - 1, two[0]);
+			check_written(pg, &cont[z + 1], two[1], z1, z2,
+				      "DMA read across pages");
 			break;
 		case 5:
 			importer_fault(z, 1 + (r >> 16) % 7);
 			break;
 		case 6:
-			importer_read_vcpu(i, host[i]);
+			importer_read_vcpu(i, &host[i]);
 			break;
 		case 7:
-			v = HOST_TAG | ++next;
-			if (!raced(dma_write64(GPA(VCPU_FIRST + i) + HOST_WORD * 8, v),
-				   VCPU_FIRST + i, "DMA write"))
-				host[i] = v;
-			if (raced(dma_read64(GPA(VCPU_FIRST + i) + HOST_WORD * 8, &v),
-				  VCPU_FIRST + i, "DMA read"))
+			pg = VCPU_FIRST + i;
+			raced(importer_write_word(pg, HOST_WORD, &host[i],
+						  HOST_TAG | ++next),
+			      pg, "DMA write");
+			z1 = zaps(pg);
+			e = dma_read64(GPA(pg) + HOST_WORD * 8, &v);
+			z2 = zaps(pg);
+			if (raced(e, pg, "DMA read"))
 				break;
-			TEST_ASSERT(v == host[i] || !v,
-				    "%s: vCPU page %u: DMA read %#lx, last DMA write %#lx",
-				    P.name, i, v, host[i]);
+			check_written(pg, &host[i], v, z1, z2,
+				      "DMA read of HOST_WORD");
 			break;
 		default:
 			if (P.protected)
 				importer_read_converted((r >> 8) % CONV_PAGES);
 			else
-				importer_read(z, cont[z]);
+				importer_read(z, &cont[z]);
 			break;
 		}
 	}
