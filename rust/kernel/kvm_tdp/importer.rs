@@ -36,6 +36,42 @@ fn fault_type(access: u32) -> bindings::kvm_tdp_fault_type {
     ty
 }
 
+/// A reference on a TDP FD object's file, taken and dropped without the
+/// provider's `kvm_tdp_fd_put()`, which code built into the kernel (such as
+/// [`WqFault`]'s drop) cannot link against.
+///
+/// # Invariants
+///
+/// The object is live, and this holds a reference on its file.
+struct FileRef {
+    ptr: NonNull<bindings::kvm_tdp_fd>,
+}
+
+// SAFETY: a file reference may be dropped from any task; the pointer is only
+// passed to the object's fault op, which any task may call.
+unsafe impl Send for FileRef {}
+
+// SAFETY: as above; nothing is mutated through `&self`.
+unsafe impl Sync for FileRef {}
+
+impl FileRef {
+    fn new(fd: &TdpFd) -> Self {
+        // SAFETY: `fd` is referenced by its type invariant, so its file is
+        // live; another reference on that file keeps the object alive just
+        // as the one `kvm_tdp_fd_get()` returns does.
+        unsafe { bindings::kvm_tdp_fd_get_ref(fd.ptr.as_ptr()) };
+        // INVARIANT: the reference was just taken.
+        Self { ptr: fd.ptr }
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        // SAFETY: this holds a reference on the file by the type invariant.
+        unsafe { bindings::kvm_tdp_fd_put_ref(self.ptr.as_ptr()) };
+    }
+}
+
 /// A fault made from the system workqueue for [`TdpFd::fault_from_workqueue`].
 ///
 /// # Invariants
@@ -52,7 +88,7 @@ struct WqFault {
         c_ulong,
         bindings::kvm_tdp_fault_type,
     ) -> c_int,
-    tdp: TdpFd,
+    tdp: FileRef,
     mm: MmGrab,
     gfn: c_ulong,
     ty: bindings::kvm_tdp_fault_type,
@@ -61,7 +97,6 @@ struct WqFault {
     #[pin]
     done: CondVar,
 }
-
 
 crate::impl_has_work! {
     impl HasWork<Self> for WqFault { self.work }
@@ -74,9 +109,7 @@ impl WorkItem for WqFault {
         // SAFETY: the item owns references on the TDP FD and on the mm, so
         // both are live until it is dropped, whether or not the queuing
         // task still waits.
-        let r = unsafe {
-            (this.fault)(this.tdp.ptr.as_ptr(), this.mm.mm().ptr, this.gfn, this.ty)
-        };
+        let r = unsafe { (this.fault)(this.tdp.ptr.as_ptr(), this.mm.mm().ptr, this.gfn, this.ty) };
         *this.result.lock() = Some(r);
         this.done.notify_all();
     }
@@ -169,7 +202,7 @@ impl TdpFd {
             pin_init!(WqFault {
                 work <- new_work!("kvm_tdp::WqFault::work"),
                 fault,
-                tdp: self.clone(),
+                tdp: FileRef::new(self),
                 mm: mm.clone(),
                 gfn: gfn as c_ulong,
                 ty: fault_type(access),
@@ -221,19 +254,6 @@ impl TdpFd {
             Ok(()) => Ok(Attachment { fd: self, importer }),
             Err(e) => Err((e, self)),
         }
-    }
-}
-
-impl Clone for TdpFd {
-    /// Another reference to the same object.
-    fn clone(&self) -> Self {
-        // SAFETY: the object is referenced by the type invariant, so its
-        // file is live; another reference on that file keeps the object
-        // alive just as the one `kvm_tdp_fd_get()` returns does.
-        unsafe { bindings::kvm_tdp_fd_get_ref(self.ptr.as_ptr()) };
-        // INVARIANT: the reference was just taken, and is dropped by
-        // `kvm_tdp_fd_put()` like the one from `kvm_tdp_fd_get()`.
-        Self { ptr: self.ptr }
     }
 }
 
