@@ -35,12 +35,16 @@
  *  what is installed, (GPA or none, generation), as a sequence number:
  *  odd from before its first ioctl of a change, even (the new state) once
  *  the last has returned.  Two threads DMA-read random ranges of both GPA
- *  ranges through one attachment of the IOTLB-caching Rust importer, which
- *  stays attached throughout, reading the sequence before and after each
- *  read.  A read that overlaps one state only (same even number before and
- *  after) must return exactly that backing's bytes at that GPA, or fail
- *  with EFAULT (a fault that lost to zaps) if the slot is there, with
- *  ENOENT or EFAULT if it is not.  A read overlapping a change may fail
+ *  ranges through the IOTLB-caching Rust importer, reading the sequence
+ *  before and after each read.  A fourth thread moves the importer to a
+ *  new TDP FD every 50 ms or so (detach, close, create, attach), so that
+ *  exports created while memslots change are read through too (a root
+ *  exported while a fast zap invalidates it is skipped by every later
+ *  fast zap, and keeps the old backing's translations).  A read that
+ *  overlaps one state only (same even number before and after) must
+ *  return exactly that backing's bytes at that GPA, or fail with EFAULT
+ *  (a fault that lost to zaps) if the slot is there, with ENOENT or
+ *  EFAULT if it is not.  A read overlapping a change may fail
  *  with ENOENT, EFAULT or EAGAIN, and each of its pages must hold the bytes
  *  of a state published during the read, at that GPA.  A buffer is
  *  refilled only while not installed, so a stale translation shows a
@@ -561,7 +565,13 @@ struct slot_state {
 static struct {
 	uint64_t seq;
 	struct slot_state states[RING];
-	int dev;		/* the Rust importer, attached throughout */
+	/*
+	 * The Rust importer's attachment to the VM's TDP FD, which the
+	 * re-exporter replaces now and then (holding the lock for write).
+	 */
+	pthread_rwlock_t lock;
+	int dev;
+	int tdp;
 	__u32 id;
 	uint64_t stale;		/* reads that returned bytes not installed */
 	uint64_t unchecked;	/* reads that outlived RING / 4 changes */
@@ -669,9 +679,11 @@ static void *reader_thread(void *arg)
 		len = 8 * (1 + (r >> 20) % (2 * WORDS));
 		if (len > SLOT_SIZE - off)
 			len = SLOT_SIZE - off;
+		pthread_rwlock_rdlock(&S.lock);
 		s1 = load(&S.seq);
 		err = kti_dma(S.dev, KTI_DMA_READ, S.id, base + off, buf, len);
 		s2 = load(&S.seq);
+		pthread_rwlock_unlock(&S.lock);
 		check_read(w, base, off, len, buf, err, s1, s2);
 	}
 	return NULL;
@@ -742,33 +754,62 @@ static void *churn_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Now and then, the importer moves to a new TDP FD: detached, the TDP FD
+ * closed, a new one created and attached, as a VMM re-plugging a device
+ * would, so that exports created while memslots change are read through
+ * too.
+ */
+static void *reexporter_thread(void *arg)
+{
+	struct worker *w = arg;
+
+	for (; !stopping(); w->iters++) {
+		usleep(rnd(&w->seed) % (100 * 1000));
+		pthread_rwlock_wrlock(&S.lock);
+		detach(S.dev, S.id);
+		close(S.tdp);
+		S.tdp = tdp_create(false);
+		S.id = kti_attach(S.dev, S.tdp, 0);
+		pthread_rwlock_unlock(&S.lock);
+	}
+	return NULL;
+}
+
 /* Issue 12.4: stale translations across memslot delete, re-create, move. */
 static void scenario_stale(unsigned int secs, bool protected)
 {
 	struct worker w[] = {
+		{ "re-exporter", reexporter_thread },
 		{ "slot churn", churn_thread },
 		{ "reader 1", reader_thread },
 		{ "reader 2", reader_thread },
 	};
 	uint64_t ok = 0, total = 0, buf[WORDS];
+	pthread_rwlockattr_t attr;
 	struct slot_state st;
 	unsigned int i, pg;
-	int tdp, r;
+	int r;
 
 	vm_setup(protected);
 	S.states[0] = (struct slot_state){ CHURN_GPA, CHURN_GEN };
-	tdp = tdp_create(false);
+	/* Readers never stop: the re-exporter must not wait for a gap. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr,
+				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&S.lock, &attr);
+	S.tdp = tdp_create(false);
 	S.dev = kti_open(IOMMU_DEV);
-	S.id = kti_attach(S.dev, tdp, 0);
+	S.id = kti_attach(S.dev, S.tdp, 0);
 
 	race(w, ARRAY_SIZE(w), secs);
 
-	for (i = 1; i < ARRAY_SIZE(w); i++) {
+	for (i = 2; i < ARRAY_SIZE(w); i++) {
 		ok += w[i].ok;
 		total += w[i].iters;
 	}
 	ksft_print_msg("%s: %lu slot changes (%lu moves), %lu of %lu DMA reads returned stale bytes, %lu unchecked; %lu overlapped a change and returned the state before it\n",
-		       V.name, w[0].iters, w[0].other, S.stale, total,
+		       V.name, w[1].iters, w[1].other, S.stale, total,
 		       S.unchecked, S.overlapping);
 	TEST_ASSERT(!S.stale,
 		    "%s: %lu of %lu DMA reads returned bytes of memory not installed at that GPA",
@@ -793,7 +834,7 @@ static void scenario_stale(unsigned int secs, bool protected)
 	}
 	detach(S.dev, S.id);
 	close(S.dev);
-	close(tdp);
+	close(S.tdp);
 	vm_check_and_free();
 }
 
