@@ -17,6 +17,9 @@
  * also reads the kernel log (/dev/kmsg) after each scenario and fails it
  * for any kernel report printed meanwhile (WARNING, BUG, refcount_t, ...;
  * make check scans the whole log again), printing the report's first line.
+ * It re-arms WARN_ONCE (debugfs clear_warn_once) before each scenario:
+ * KVM_BUG_ON and refcount_t warn once, and a scenario must not pass
+ * because an earlier one has used that warning up.
  *
  * The scenarios, in the order they run (the least destructive first: a
  * use-after-free can take the kernel down with the scenarios after it):
@@ -30,7 +33,8 @@
  *  generation; deletes and re-creates it at once; or moves it
  *  (KVM_SET_USER_MEMORY_REGION2 with a new guest_phys_addr; never a
  *  guest_memfd slot, which cannot move).  On a default VM each delete and
- *  move is a fast zap of all roots (KVM_X86_QUIRK_SLOT_ZAP_ALL).  Every
+ *  move is a fast zap of all roots (KVM_X86_QUIRK_SLOT_ZAP_ALL; once
+ *  issue 12 is fixed, only while nothing is exported).  Every
  *  word of a backing holds (generation, page, word).  The thread publishes
  *  what is installed, (GPA or none, generation), as a sequence number:
  *  odd from before its first ioctl of a change, even (the new state) once
@@ -44,15 +48,16 @@
  *  overlaps one state only (same even number before and after) must
  *  return exactly that backing's bytes at that GPA, or fail with EFAULT
  *  (a fault that lost to zaps) if the slot is there, with ENOENT or
- *  EFAULT if it is not.  A read overlapping a change may fail
- *  with ENOENT, EFAULT or EAGAIN, and each of its pages must hold the bytes
- *  of a state published during the read, at that GPA.  A buffer is
+ *  EFAULT if it is not.  A read overlapping a change may fail with
+ *  ENOENT, EFAULT or EAGAIN, and each of its pages must hold the bytes of
+ *  a state published during the read, at that GPA.  A buffer is
  *  refilled only while not installed, so a stale translation shows a
  *  generation that is not installed at that GPA.  Proves: the importer
  *  never sees bytes of memory that is not the slot's at that time.
  *
  *  export lifetime vs fast zaps (issue 12.1), default VM: one thread
- *  deletes and re-adds the churn slot (a fast zap each time); another
+ *  deletes and re-adds the churn slot (a fast zap each time, or each time
+ *  nothing is exported); another
  *  creates a TDP FD, attaches the Rust importer, DMA-reads pages of the
  *  data slot (its bytes, or EFAULT) and of the churn slot (its bytes, or
  *  ENOENT/EFAULT/EAGAIN), detaches and closes, in a loop.  Proves: an
@@ -930,7 +935,7 @@ static int kmsg_reports(int fd)
  * Re-arms every WARN_ONCE (KVM_BUG_ON's, refcount_t's, ...): a scenario's
  * report must not be hidden because an earlier one triggered it first.
  */
-static void clear_warn_once(void)
+static void rearm_warn_once(void)
 {
 	int fd = open("/sys/kernel/debug/clear_warn_once", O_WRONLY);
 
@@ -947,7 +952,7 @@ static void clear_warn_once(void)
  */
 static void run_scenario(const struct scenario *s, unsigned int secs, int kmsg)
 {
-	double deadline = now() + secs + GRACE_SECS;
+	double start = now(), deadline = start + secs + GRACE_SECS;
 	bool killed = false;
 	char nx[16] = "";
 	int status, reports;
@@ -956,7 +961,7 @@ static void run_scenario(const struct scenario *s, unsigned int secs, int kmsg)
 	if (s->nx)
 		nx_read(nx, sizeof(nx));
 	ksft_print_msg("%s\n", s->name);
-	clear_warn_once();
+	rearm_warn_once();
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
@@ -986,6 +991,7 @@ static void run_scenario(const struct scenario *s, unsigned int secs, int kmsg)
 		ksft_print_msg("failed: exit code %d\n", WEXITSTATUS(status));
 	if (reports)
 		ksft_print_msg("%d kernel reports while it ran\n", reports);
+	ksft_print_msg("%.1f s\n", now() - start);
 	ksft_test_result(!killed && WIFEXITED(status) && !WEXITSTATUS(status) &&
 			 !reports, "%s\n", s->name);
 }
