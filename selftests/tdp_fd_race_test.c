@@ -34,8 +34,8 @@
  *  (KVM_SET_USER_MEMORY_REGION2 with a new guest_phys_addr; never a
  *  guest_memfd slot, which cannot move).  On a default VM each delete and
  *  move is a fast zap of all roots (KVM_X86_QUIRK_SLOT_ZAP_ALL; once
- *  issue 12 is fixed, only while nothing is exported).  Every
- *  word of a backing holds (generation, page, word).  The thread publishes
+ *  issue 12 is fixed, only while nothing is exported).  Every word of a
+ *  backing holds (generation, page, word).  The thread publishes
  *  what is installed, (GPA or none, generation), as a sequence number:
  *  odd from before its first ioctl of a change, even (the new state) once
  *  the last has returned.  Two threads DMA-read random ranges of both GPA
@@ -44,11 +44,15 @@
  *  new TDP FD every 50 ms or so (detach, close, create, attach), so that
  *  exports created while memslots change are read through too (a root
  *  exported while a fast zap invalidates it is skipped by every later
- *  fast zap, and keeps the old backing's translations).  A read that
- *  overlaps one state only (same even number before and after) must
- *  return exactly that backing's bytes at that GPA, or fail with EFAULT
- *  (a fault that lost to zaps) if the slot is there, with ENOENT or
- *  EFAULT if it is not.  A read overlapping a change may fail with
+ *  fast zap, and keeps the old backing's translations).  A fifth thread
+ *  faults a page of the data slot in with a DMA read (which must return
+ *  its bytes, or EFAULT) and discards it, so that the mmu notifier's
+ *  reports run concurrently with the memslot changes' (a report skipped
+ *  because another was being delivered let a change's ioctl return before
+ *  the importer had flushed).  A read that overlaps one state only (same
+ *  even number before and after) must return exactly that backing's bytes
+ *  at that GPA, or fail with EFAULT (a fault that lost to zaps) if the
+ *  slot is there, with ENOENT or EFAULT if it is not.  A read overlapping a change may fail with
  *  ENOENT, EFAULT or EAGAIN, and each of its pages must hold the bytes of
  *  a state published during the read, at that GPA.  A buffer is
  *  refilled only while not installed, so a stale translation shows a
@@ -199,14 +203,21 @@ static void guest_code(void)
 		GUEST_SYNC(0);
 }
 
+static void fill_page(char *mem, unsigned int pg, uint64_t gen)
+{
+	uint64_t *p = (uint64_t *)(mem + pg * PAGE_SIZE);
+	unsigned int w;
+
+	for (w = 0; w < WORDS; w++)
+		WRITE_ONCE(p[w], TAG(gen, pg, w));
+}
+
 static void fill(char *mem, uint64_t gen)
 {
-	uint64_t *p = (uint64_t *)mem;
-	unsigned int pg, w;
+	unsigned int pg;
 
 	for (pg = 0; pg < PAGES; pg++)
-		for (w = 0; w < WORDS; w++)
-			WRITE_ONCE(p[pg * WORDS + w], TAG(gen, pg, w));
+		fill_page(mem, pg, gen);
 }
 
 /* Whether @n words read from word @w of page @pg are all of @gen. */
@@ -781,11 +792,38 @@ static void *reexporter_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Other zaps report meanwhile: the mmu notifier's, for a page of the data
+ * slot that a DMA read has just faulted in and that is then discarded (and
+ * written again).  A memslot change's report must reach the importer
+ * before its ioctl returns even while another report is being delivered.
+ */
+static void *discarder_thread(void *arg)
+{
+	struct worker *w = arg;
+	unsigned int pg;
+
+	for (; !stopping(); w->iters++) {
+		pg = rnd(&w->seed) % PAGES;
+		pthread_rwlock_rdlock(&S.lock);
+		if (read_data_page(S.dev, S.id, pg))
+			w->ok++;
+		else
+			w->failed++;
+		pthread_rwlock_unlock(&S.lock);
+		TEST_ASSERT(!madvise(V.data + pg * PAGE_SIZE, PAGE_SIZE,
+				     MADV_DONTNEED), "madvise(MADV_DONTNEED)");
+		fill_page(V.data, pg, DATA_GEN);
+	}
+	return NULL;
+}
+
 /* Issue 12.4: stale translations across memslot delete, re-create, move. */
 static void scenario_stale(unsigned int secs, bool protected)
 {
 	struct worker w[] = {
 		{ "re-exporter", reexporter_thread },
+		{ "discarder", discarder_thread },
 		{ "slot churn", churn_thread },
 		{ "reader 1", reader_thread },
 		{ "reader 2", reader_thread },
@@ -809,12 +847,12 @@ static void scenario_stale(unsigned int secs, bool protected)
 
 	race(w, ARRAY_SIZE(w), secs);
 
-	for (i = 2; i < ARRAY_SIZE(w); i++) {
+	for (i = 3; i < ARRAY_SIZE(w); i++) {
 		ok += w[i].ok;
 		total += w[i].iters;
 	}
 	ksft_print_msg("%s: %lu slot changes (%lu moves), %lu of %lu DMA reads returned stale bytes, %lu unchecked; %lu overlapped a change and returned the state before it\n",
-		       V.name, w[1].iters, w[1].other, S.stale, total,
+		       V.name, w[2].iters, w[2].other, S.stale, total,
 		       S.unchecked, S.overlapping);
 	TEST_ASSERT(!S.stale,
 		    "%s: %lu of %lu DMA reads returned bytes of memory not installed at that GPA",
