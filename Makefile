@@ -25,12 +25,19 @@ else
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 KTDP_CACHE ?= $(HOME)/.cache/kvm-tdp-fd
+# The test kernel has KASAN unless KTDP_KASAN=0 (see README, "KASAN").
+KTDP_KASAN ?= 1
 ifeq ($(KTDP_KASAN),1)
 KDIR ?= $(KTDP_CACHE)/linux-kasan
 else
 KDIR ?= $(KTDP_CACHE)/linux
 endif
-export KTDP_CACHE KDIR
+export KTDP_CACHE KDIR KTDP_KASAN
+
+# Timing and the comparison with the unpatched kernel use the kernel without
+# KASAN (the baseline is built from the same fragment).
+bench kvm-selftests kvm-selftests-base: export KTDP_KASAN := 0
+bench kvm-selftests kvm-selftests-base: export KDIR := $(KTDP_CACHE)/linux
 
 .PHONY: all deps kernel modules selftests host-test check run lint fmt clean kvm-selftests \
 	kvm-selftests-base bench check-detectors check-harness

@@ -13,7 +13,10 @@ KTDP_SRC_VERSION=6.12
 # releases at once, and every machine must test the same kernel.
 KTDP_SRC_DEB=6.12.117-1~deb12u1
 KTDP_SRC_TARBALL=/usr/src/linux-source-$KTDP_SRC_VERSION.tar.xz
-: "${KDIR:=$KTDP_CACHE/linux$([ "${KTDP_KASAN:-0}" = 1 ] && echo -kasan)}"
+# The test kernel has KASAN (config/kasan.config) unless KTDP_KASAN=0, in a
+# tree of its own, so that switching rebuilds nothing.
+: "${KTDP_KASAN:=1}"
+: "${KDIR:=$KTDP_CACHE/linux$([ "$KTDP_KASAN" = 1 ] && echo -kasan)}"
 
 # Pinned tool versions.
 # rustc-web for the kernel's Rust, in order of preference: the pin, then a
@@ -31,7 +34,7 @@ KTDP_VIRTME_NG=1.42
 # has no rust-src and cannot build the kernel's Rust code.
 export PATH=/usr/bin:$KTDP_TOOLS/bin:$KTDP_VENV/bin:$PATH
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
-export KTDP_CACHE KTDP_ROOT KDIR
+export KTDP_CACHE KTDP_ROOT KDIR KTDP_KASAN
 # cargo's artifacts of this clone's logic/ crate.  Per clone: two clones'
 # crates have one name and version, so in one target directory each would
 # take the other's build of the modules' shared sources as up to date.

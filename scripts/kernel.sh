@@ -21,9 +21,9 @@ mapfile -t PLATFORM < <(ls patches/platform/[0-9]*.patch 2>/dev/null | sort)
 mapfile -t OVERLAY < <(find rust include -type f 2>/dev/null | LC_ALL=C sort)
 FRAGMENT=config/kvm-tdp-fd.config
 
-# KTDP_KASAN=1: the same kernel with config/kasan.config merged in, in its own
+# KTDP_KASAN=1 (the default): config/kasan.config merged in, in its own
 # tree (scripts/env.sh points KDIR there).
-if [ "${KTDP_KASAN:-0}" = 1 ]; then
+if [ "${KTDP_KASAN:-1}" = 1 ] && [ "${KTDP_VARIANT:-}" != base ]; then
 	mkdir -p "$KTDP_CACHE"
 	cat "$FRAGMENT" config/kasan.config >"$KTDP_CACHE/kasan-fragment.config"
 	FRAGMENT=$KTDP_CACHE/kasan-fragment.config

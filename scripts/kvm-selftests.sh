@@ -11,6 +11,10 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$KTDP_ROOT"
 
+# Patched and baseline kernels are compared without KASAN: the baseline is
+# built from the fragment alone.
+KTDP_KASAN=0
+KDIR=$KTDP_CACHE/linux
 suffix=
 if [ "${KTDP_VARIANT:-}" = base ]; then
 	suffix=-base
