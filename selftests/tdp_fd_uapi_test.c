@@ -100,6 +100,8 @@ static void test_lifecycle(struct kvm_vm *vm)
 
 	check_file_name(fd);
 	expect_errno(vm, 0, KVM_TDP_FD_MODE_SHARED, 0, EEXIST, "second fd");
+	/* The capability says what the VM supports, not what a call does now. */
+	TEST_ASSERT_EQ(vm_check_cap(vm, KVM_CAP_TDP_FD), 1);
 	/* Argument errors take precedence over EEXIST. */
 	expect_errno(vm, 0, KVM_TDP_FD_MODE_SHARED, 1, EINVAL, "pad, live fd");
 
