@@ -29,7 +29,7 @@
 //! This file depends on `core` only, so it is compiled both into the module
 //! and into the host-side unit tests (`logic/`).
 
-use crate::pte::{Layout, Leaf, Step, WalkError, PAGE_SHIFT};
+use crate::pte::{Layout, Leaf, Start, WalkError, PAGE_SHIFT};
 
 /// Entries per level.
 pub const PSC_SIZE: usize = 32;
@@ -177,50 +177,32 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Psc<S> {
         layout: &Layout,
         root: u64,
         gpa: u64,
-        mut read: impl FnMut(u64, usize) -> Result<u64, E>,
+        read: impl FnMut(u64, usize) -> Result<u64, E>,
     ) -> Result<Leaf, WalkError<E>> {
-        if !(4..=5).contains(&layout.levels) || !(1..=3).contains(&layout.max_huge_level) {
-            return Err(WalkError::BadLayout);
-        }
-        if !layout.reaches(gpa) {
-            return Err(WalkError::BadAddress);
-        }
-        let (mut table, mut level, mut readable, mut writable) =
-            match self.deepest(gpa, layout.levels) {
-                Some((level, e)) => {
-                    self.stats.hits += 1;
-                    (e.table, level, e.readable, e.writable)
-                }
-                None => {
-                    self.stats.misses += 1;
-                    (root, layout.levels, true, true)
-                }
-            };
-        loop {
-            let entry = read(table, Layout::index(gpa, level)).map_err(WalkError::Read)?;
-            match layout.decode(entry, level, gpa) {
-                Step::NotPresent => return Err(WalkError::NotMapped),
-                Step::Leaf(mut leaf) => {
-                    leaf.readable &= readable;
-                    leaf.writable &= writable;
-                    return Ok(leaf);
-                }
-                Step::Table {
-                    pa,
-                    readable: r,
-                    writable: w,
-                } => {
-                    if level == 1 {
-                        return Err(WalkError::NotMapped);
-                    }
-                    readable &= r;
-                    writable &= w;
-                    table = pa;
-                    level -= 1;
-                    self.insert(level, gpa, table, readable, writable);
-                    self.stats.fills += 1;
+        layout.check(gpa)?;
+        let start = match self.deepest(gpa, layout.levels) {
+            Some((level, e)) => {
+                self.stats.hits += 1;
+                Start {
+                    table: e.table,
+                    level,
+                    readable: e.readable,
+                    writable: e.writable,
                 }
             }
-        }
+            None => {
+                self.stats.misses += 1;
+                Start {
+                    table: root,
+                    level: layout.levels,
+                    readable: true,
+                    writable: true,
+                }
+            }
+        };
+        layout.walk_from(start, gpa, read, |t| {
+            self.insert(t.level, gpa, t.table, t.readable, t.writable);
+            self.stats.fills += 1;
+        })
     }
 }

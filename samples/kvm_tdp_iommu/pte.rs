@@ -227,19 +227,52 @@ impl Layout {
         &self,
         root: u64,
         gpa: u64,
-        mut read: impl FnMut(u64, usize) -> Result<u64, E>,
+        read: impl FnMut(u64, usize) -> Result<u64, E>,
     ) -> Result<Leaf, WalkError<E>> {
+        self.check(gpa)?;
+        self.walk_from(
+            Start {
+                table: root,
+                level: self.levels,
+                readable: true,
+                writable: true,
+            },
+            gpa,
+            read,
+            |_| {},
+        )
+    }
+
+    /// `BadLayout` for a layout no walk can follow, `BadAddress` for a GPA
+    /// beyond the table's reach; checked before any walk.
+    pub fn check<E>(&self, gpa: u64) -> Result<(), WalkError<E>> {
         if !(4..=5).contains(&self.levels) || !(1..=3).contains(&self.max_huge_level) {
             return Err(WalkError::BadLayout);
         }
         if !self.reaches(gpa) {
             return Err(WalkError::BadAddress);
         }
-        let mut table = root;
-        let (mut readable, mut writable) = (true, true);
-        let mut level = self.levels;
+        Ok(())
+    }
+
+    /// Walks for `gpa` from `start` (the root, or a table a cache kept with
+    /// the permissions of the levels above it), calling `table(next)` with
+    /// every table pointer it reads.  The caller has run [`Layout::check`].
+    pub fn walk_from<E>(
+        &self,
+        start: Start,
+        gpa: u64,
+        mut read: impl FnMut(u64, usize) -> Result<u64, E>,
+        mut table: impl FnMut(Start),
+    ) -> Result<Leaf, WalkError<E>> {
+        let Start {
+            table: mut pa_table,
+            mut level,
+            mut readable,
+            mut writable,
+        } = start;
         loop {
-            let entry = read(table, Self::index(gpa, level)).map_err(WalkError::Read)?;
+            let entry = read(pa_table, Self::index(gpa, level)).map_err(WalkError::Read)?;
             match self.decode(entry, level, gpa) {
                 Step::NotPresent => return Err(WalkError::NotMapped),
                 Step::Leaf(mut leaf) => {
@@ -257,10 +290,30 @@ impl Layout {
                     }
                     readable &= r;
                     writable &= w;
-                    table = pa;
+                    pa_table = pa;
                     level -= 1;
+                    table(Start {
+                        table: pa_table,
+                        level,
+                        readable,
+                        writable,
+                    });
                 }
             }
         }
     }
+}
+
+/// Where a walk starts: a table, its level, and the permissions of the levels
+/// above it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Start {
+    /// Physical address of the table.
+    pub table: u64,
+    /// Its level (the root's is the layout's `levels`).
+    pub level: u32,
+    /// Whether every level above allows reads.
+    pub readable: bool,
+    /// Whether every level above allows writes.
+    pub writable: bool,
 }
