@@ -44,6 +44,11 @@ APT_PKGS=(
 	"rust-web-src=$KTDP_RUST_DEB" "libstd-rust-web-dev=$KTDP_RUST_DEB"
 	"libstd-rust-web-${KTDP_RUST_DEB%.*+*}=$KTDP_RUST_DEB" "rustfmt-web=$KTDP_RUST_DEB"
 	"rust-web-clippy=$KTDP_RUST_DEB"
+	# make check-ept: Bochs (VMX with EPT), a grub ISO, a busybox initramfs.
+	"bochs=$KTDP_BOCHS_DEB" "bochsbios=$KTDP_BOCHS_DEB" "vgabios=$KTDP_VGABIOS_DEB"
+	"grub-pc-bin=$KTDP_GRUB_DEB" "grub-common=$KTDP_GRUB_DEB"
+	"xorriso=$KTDP_XORRISO_DEB" "mtools=$KTDP_MTOOLS_DEB"
+	"busybox-static=$KTDP_BUSYBOX_DEB"
 )
 
 apt_missing() {
@@ -69,7 +74,7 @@ apt_check_pins() {
 		name=${p%%=*}
 		want=${p#*=}
 		[ "$name" = "$p" ] && continue
-		apt-cache madison "$name" | awk -F' [|] ' '{print $2}' |
+		apt-cache madison "$name" | awk -F'|' '{gsub(/ /, "", $2); print $2}' |
 			grep -qxF "$want" && continue
 		echo "error: the archive no longer has $name=$want." >&2
 		echo "  It offers: $(apt-cache madison "$name" | awk -F' [|] ' '{print $2}' | tr '\n' ' ')" >&2

@@ -26,6 +26,13 @@ KTDP_SRC_TARBALL=/usr/src/linux-source-$KTDP_SRC_VERSION.tar.xz
 KTDP_RUST_DEBS=${KTDP_RUST_DEBS:-1.85.0+dfsg3-1~deb12u3 1.96.0+dfsg1-1~deb12u2}
 KTDP_LLVM_DEB=1:19.1.7-3~deb12u1
 KTDP_QEMU_DEB=1:7.2+dfsg-7+deb12u18+b3
+# make check-ept (scripts/ept.sh): Bochs is built by Debian with VMX and EPT.
+KTDP_BOCHS_DEB=2.7+dfsg-4+deb12u1
+KTDP_VGABIOS_DEB=0.8a+ds-2
+KTDP_GRUB_DEB=2.06-13+deb12u2
+KTDP_XORRISO_DEB=1.5.4-4
+KTDP_MTOOLS_DEB=4.0.33-1+really4.0.32-1
+KTDP_BUSYBOX_DEB=1:1.35.0-4+deb12u1+b1
 KTDP_BINDGEN=0.69.5
 KTDP_VIRTIOFSD=1.14.0
 KTDP_VIRTME_NG=1.42
