@@ -255,6 +255,33 @@ fn mmio_sptes_are_not_translations() {
     }
 }
 
+/// A walk that meets an MMIO SPTE, at any level, says so (the importer counts
+/// it and never faults the GFN as if it were memory).
+#[test]
+fn walks_end_at_mmio_sptes() {
+    for kvm in configs() {
+        let l = kvm.layout();
+        let gpa = 0xfee0_0000u64;
+        for mmio_level in 1..=4u32 {
+            let walk = l.walk(0x4000, gpa, |table, _| {
+                // The table of each level is at 0x1000 * level.
+                let level = (table / 0x1000) as u32;
+                Ok::<u64, ()>(if level == mmio_level {
+                    kvm.mmio(gpa >> 12, 3, PT_WRITABLE_MASK | PT_USER_MASK)
+                } else {
+                    kvm.nonleaf((table / 0x1000 - 1) * 0x1000)
+                })
+            });
+            let walk = walk.map(|leaf| leaf.pa);
+            assert_eq!(
+                walk,
+                Err(WalkError::Mmio),
+                "MMIO SPTE at level {mmio_level}"
+            );
+        }
+    }
+}
+
 /// What the decoder did before the metadata carried KVM's present bit:
 /// "any of the hardware's present bits set is present" misreads an EPT
 /// MMIO SPTE (W|X, R clear) as a writable leaf at the guest's own GPA.

@@ -176,7 +176,8 @@ fn permissions_are_those_of_every_level() {
             pa: 0x9000,
             level: 1,
             readable: false,
-            writable: false
+            writable: false,
+            entry: 0x9000 | KVM_PRESENT | NPT_P | NPT_RW,
         })
     );
     // EPT execute-only is present but neither readable nor writable.
@@ -187,7 +188,8 @@ fn permissions_are_those_of_every_level() {
             pa: 0x9000,
             level: 1,
             readable: false,
-            writable: false
+            writable: false,
+            entry: 0x9000 | KVM_PRESENT | EPT_X,
         })
     );
 }

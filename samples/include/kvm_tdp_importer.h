@@ -97,6 +97,13 @@ struct kti_stats {
 	 */
 	__u64 span_start;
 	__u64 span_end;
+	/*
+	 * (Rust) The leaf entry the last walk found, as KVM wrote it (memory
+	 * type, A/D bits), and the walks that ended at one of KVM's MMIO
+	 * entries (struct kvm_exported_tdp_meta's decoding, step 2).
+	 */
+	__u64 last_leaf_entry;
+	__u64 mmio_walks;
 };
 
 /*
@@ -138,5 +145,30 @@ struct kti_dma {
 #define KTI_C_REGISTER_AGAIN	_IOW(KTI_MAGIC, 17, __u32)
 /* (C) unregister ops that were never registered on attachment @id's fd. */
 #define KTI_C_UNREGISTER_UNKNOWN _IOW(KTI_MAGIC, 18, __u32)
+
+/*
+ * (C) The metadata of attachment @id's table, as get_metadata() returns it
+ * (include/linux/kvm_tdp_fd.h): the common header's masks, then the
+ * format's.  @fmt_mask is the NPT no-execute bit or the EPT execute bits.
+ * The root's address is not given out.
+ */
+struct kti_c_meta {
+	__u32 id;
+	__u32 type;
+	__u32 levels;
+	__u32 max_huge_page_level;
+	__u64 present_mask;
+	__u64 present_value;
+	__u64 mmio_mask;
+	__u64 mmio_value;
+	__u64 pfn_mask;
+	__u64 fmt_mask;
+	__u64 accessed_mask;
+	__u64 dirty_mask;
+	__u64 kvm_sw_mask;
+	__u64 rsvd_bits_mask[2][5];
+};
+
+#define KTI_C_META		_IOWR(KTI_MAGIC, 19, struct kti_c_meta)
 
 #endif /* _UAPI_KVM_TDP_IMPORTER_H */

@@ -177,6 +177,49 @@ static long kti_c_info(struct kti_c_attachment *a, struct kti_info *arg)
 	return 0;
 }
 
+/* KTI_C_META: the format's fields, whichever of the two layouts it is. */
+static long kti_c_meta(struct kti_c_attachment *a, struct kti_c_meta *arg)
+{
+	const struct kvm_exported_tdp_meta_npt *npt;
+	const struct kvm_exported_tdp_meta_ept *ept;
+	const struct kvm_exported_tdp_meta *meta;
+
+	meta = a->tdp->ops->get_metadata(a->tdp);
+	if (IS_ERR(meta))
+		return PTR_ERR(meta);
+	arg->type = meta->type;
+	arg->levels = meta->levels;
+	arg->max_huge_page_level = meta->max_huge_page_level;
+	arg->present_mask = meta->present_mask;
+	arg->present_value = meta->present_value;
+	arg->mmio_mask = meta->mmio_mask;
+	arg->mmio_value = meta->mmio_value;
+	switch (meta->type) {
+	case KVM_TDP_FD_TYPE_NPT:
+		npt = container_of(meta, struct kvm_exported_tdp_meta_npt, hdr);
+		arg->pfn_mask = npt->pfn_mask;
+		arg->fmt_mask = npt->nx_mask;
+		arg->accessed_mask = npt->accessed_mask;
+		arg->dirty_mask = npt->dirty_mask;
+		arg->kvm_sw_mask = npt->kvm_sw_mask;
+		memcpy(arg->rsvd_bits_mask, npt->rsvd_bits_mask,
+		       sizeof(arg->rsvd_bits_mask));
+		return 0;
+	case KVM_TDP_FD_TYPE_EPT:
+		ept = container_of(meta, struct kvm_exported_tdp_meta_ept, hdr);
+		arg->pfn_mask = ept->pfn_mask;
+		arg->fmt_mask = ept->exec_mask;
+		arg->accessed_mask = ept->accessed_mask;
+		arg->dirty_mask = ept->dirty_mask;
+		arg->kvm_sw_mask = ept->kvm_sw_mask;
+		memcpy(arg->rsvd_bits_mask, ept->rsvd_bits_mask,
+		       sizeof(arg->rsvd_bits_mask));
+		return 0;
+	default:
+		return -EPROTO;
+	}
+}
+
 static void kti_c_stats(struct kti_c_attachment *a, struct kti_stats *arg)
 {
 	u32 id = arg->id;
@@ -233,6 +276,7 @@ static long kti_c_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 		struct kti_fault fault;
 		struct kti_info info;
 		struct kti_stats stats;
+		struct kti_c_meta meta;
 		u32 id;
 	} arg;
 	size_t size = _IOC_SIZE(cmd);
@@ -269,6 +313,9 @@ static long kti_c_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 	case KTI_STATS:
 		kti_c_stats(a, &arg.stats);
 		r = 0;
+		break;
+	case KTI_C_META:
+		r = kti_c_meta(a, &arg.meta);
 		break;
 	case KTI_C_REGISTER_AGAIN:
 		return a->tdp->ops->register_importer(a->tdp, &a->ops, a);

@@ -74,6 +74,11 @@ pub struct Counters {
     pub walk_faults: AtomicU64,
     /// Level of the leaf the last walk found (1: 4K, 2: 2M, 3: 1G).
     pub last_leaf_level: AtomicU64,
+    /// The leaf entry the last walk found, as KVM wrote it (its memory
+    /// type and A/D bits are KVM's; the importer only reads them).
+    pub last_leaf_entry: AtomicU64,
+    /// Walks that ended at one of KVM's MMIO entries.
+    pub mmio_walks: AtomicU64,
 }
 
 /// What the paging-structure cache holds and has done; all zero for a
@@ -402,6 +407,7 @@ impl Domain {
                             Ok(leaf) if leaf.readable && (leaf.writable || !write) => {
                                 let level = u64::from(leaf.level);
                                 self.counters.last_leaf_level.store(level, Relaxed);
+                                self.counters.last_leaf_entry.store(leaf.entry, Relaxed);
                                 iotlb.insert(Entry {
                                     gfn,
                                     pfn: leaf.pa >> 12,
@@ -410,6 +416,12 @@ impl Domain {
                                 Some(leaf.pa >> 12)
                             }
                             Ok(_) | Err(WalkError::NotMapped) => None,
+                            // Emulated MMIO for the guest: no page behind
+                            // it, and a fault cannot map one.
+                            Err(WalkError::Mmio) => {
+                                inc(&self.counters.mmio_walks);
+                                None
+                            }
                             Err(WalkError::BadLayout | WalkError::BadAddress) => {
                                 return Err(EINVAL)
                             }

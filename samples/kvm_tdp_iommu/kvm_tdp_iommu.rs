@@ -107,12 +107,14 @@ struct KtiStatsV1 {
 }
 
 /// `struct kti_stats`: the PSC counters, then the report span, which only
-/// the C importer keeps (0, 0 here).
+/// the C importer keeps (0, 0 here), then the last leaf entry and the MMIO
+/// walks, which only this importer keeps.
 #[repr(C)]
 struct KtiStats {
     _v1: KtiStatsV1,
     _psc: [u64; 5],
     _span: [u64; 2],
+    _entries: [u64; 2],
 }
 
 const KTI_ATTACH: u32 = _IOW::<KtiAttach>(KTI_MAGIC, 0);
@@ -399,6 +401,8 @@ impl MiscDevice for KvmTdpIommu {
                         psc.entries,
                         0,
                         0,
+                        c.last_leaf_entry.load(Relaxed),
+                        c.mmio_walks.load(Relaxed),
                     ])
                 })?;
                 writer.write(&id)?;

@@ -77,6 +77,8 @@ pub struct Leaf {
     pub readable: bool,
     /// Writes allowed at every level.
     pub writable: bool,
+    /// The leaf entry as read from the table (memory type, A/D bits).
+    pub entry: u64,
 }
 
 /// What an entry is, by the decision procedure of `struct
@@ -122,6 +124,9 @@ pub enum Step {
 pub enum WalkError<E> {
     /// An entry on the way maps nothing: the GPA is not mapped (yet).
     NotMapped,
+    /// The walk met one of KVM's MMIO entries: the GPA is emulated MMIO
+    /// for the guest, never memory (a fault cannot map it either).
+    Mmio,
     /// The layout is not one this walker knows.
     BadLayout,
     /// The address has bits set above what the table's levels translate:
@@ -212,6 +217,7 @@ impl Layout {
                 level,
                 readable,
                 writable,
+                entry,
             });
         }
         Step::Table {
@@ -274,7 +280,13 @@ impl Layout {
         loop {
             let entry = read(pa_table, Self::index(gpa, level)).map_err(WalkError::Read)?;
             match self.decode(entry, level, gpa) {
-                Step::NotPresent => return Err(WalkError::NotMapped),
+                Step::NotPresent => {
+                    return Err(if self.classify(entry, level) == Kind::Mmio {
+                        WalkError::Mmio
+                    } else {
+                        WalkError::NotMapped
+                    })
+                }
                 Step::Leaf(mut leaf) => {
                     leaf.readable &= readable;
                     leaf.writable &= writable;
