@@ -24,7 +24,14 @@
  *     entry in the table (with kvm.mmio_caching); the importer's walk ends
  *     there as MMIO (mmio_walks), never as a page, and the DMA fails with
  *     ENOENT.
- *  4. PML (kvm_intel.pml): with it, KVM_CREATE_TDP_FD is EBUSY while a
+ *  4. EPT: with KVM_X86_QUIRK_IGNORE_GUEST_PAT disabled, where the CPU
+ *     allows it, the vCPU's and the importer's leaves are write-back
+ *     without ignore-PAT alike; where it does not, both ignore PAT.
+ *  5. Dirty logging while exported: over three rounds of fetching the log,
+ *     every vCPU write and every importer write (through a translation
+ *     cached writable before logging started) is in the log: with PML, KVM
+ *     write-protects the exported root instead of clearing D bits.
+ *  6. PML (kvm_intel.pml): with it, KVM_CREATE_TDP_FD is EBUSY while a
  *     memslot logs dirty pages (writes through an exported root would not
  *     be logged); without it, the export is made.  Either way it is made
  *     once dirty logging is off.
@@ -121,7 +128,7 @@ static void test_metadata(const struct kti_c_meta *m)
 {
 	uint64_t phys = this_cpu_property(X86_PROPERTY_MAX_PHY_ADDR);
 	bool ept = host_cpu_is_intel;
-	uint64_t hw, above = BITS(51, phys);
+	uint64_t hw, sw, above = BITS(51, phys);
 	int l;
 
 	TEST_ASSERT_EQ(m->type, ept ? TYPE_EPT : TYPE_NPT);
@@ -137,8 +144,9 @@ static void test_metadata(const struct kti_c_meta *m)
 		TEST_ASSERT_EQ(m->fmt_mask, EPT_X);
 		TEST_ASSERT_EQ(m->accessed_mask, ad ? BIT_ULL_(8) : 0);
 		TEST_ASSERT_EQ(m->dirty_mask, ad ? BIT_ULL_(9) : 0);
+		/* ... and bit 10 (user execute), bit 63 (suppress #VE). */
 		hw = EPT_R | EPT_W | EPT_X | BITS(5, 3) | EPT_IPAT | PS |
-		     BITS(9, 8);
+		     BITS(10, 8) | BIT_ULL_(63);
 	} else {
 		TEST_ASSERT_EQ(m->fmt_mask, NPT_NX);
 		TEST_ASSERT_EQ(m->accessed_mask, BIT_ULL_(5));
@@ -146,9 +154,14 @@ static void test_metadata(const struct kti_c_meta *m)
 		hw = NPT_P | NPT_RW | NPT_US | NPT_PWT | NPT_PCD | BITS(6, 5) |
 		     PS | NPT_NX;
 	}
-	/* Bits the CPU reads are never KVM's own; the present bit is. */
-	TEST_ASSERT(m->kvm_sw_mask & KVM_PRESENT, "kvm_sw_mask %#llx",
-		    m->kvm_sw_mask);
+	/*
+	 * Bits the CPU reads are never KVM's own.  KVM's are: the present bit,
+	 * the A/D-disabled field (bits 53:52), host- and MMU-writable (EPT:
+	 * 57, 58; NPT: 9, 10).
+	 */
+	sw = KVM_PRESENT | BITS(53, 52) | (ept ? BITS(58, 57) : BITS(10, 9));
+	TEST_ASSERT((m->kvm_sw_mask & sw) == sw, "kvm_sw_mask %#llx lacks %#lx",
+		    m->kvm_sw_mask, sw);
 	TEST_ASSERT(!(m->kvm_sw_mask & (hw | m->pfn_mask)),
 		    "kvm_sw_mask %#llx has hardware bits", m->kvm_sw_mask);
 
@@ -162,6 +175,24 @@ static void test_metadata(const struct kti_c_meta *m)
 	if (m->max_huge_page_level >= 3)
 		TEST_ASSERT((m->rsvd_bits_mask[1][2] & BITS(29, 13)) == BITS(29, 13),
 			    "1G leaf: rsvd %#llx", m->rsvd_bits_mask[1][2]);
+	if (ept) {
+		/*
+		 * EPT's own (SDM 29.3.2): a table entry of level 4 or 5 has no
+		 * memory type, ignore-PAT or page size (bits 7:3), one of level
+		 * 2 or 3 no memory type or ignore-PAT (6:3); a 2M or 1G leaf has
+		 * no PAT bit (12) below its address.
+		 */
+		for (l = 3; l < (int)m->levels; l++)
+			TEST_ASSERT((m->rsvd_bits_mask[0][l] & BITS(7, 3)) == BITS(7, 3),
+				    "EPT level %d: rsvd %#llx", l + 1,
+				    m->rsvd_bits_mask[0][l]);
+		for (l = 1; l < 3; l++)
+			TEST_ASSERT((m->rsvd_bits_mask[0][l] & BITS(6, 3)) == BITS(6, 3),
+				    "EPT level %d: rsvd %#llx", l + 1,
+				    m->rsvd_bits_mask[0][l]);
+		TEST_ASSERT(m->rsvd_bits_mask[1][1] & BIT_ULL_(12),
+			    "EPT 2M leaf: rsvd %#llx", m->rsvd_bits_mask[1][1]);
+	}
 
 	/* KVM's MMIO entries are never present, by either test. */
 	if (param_is_yes("/sys/module/kvm/parameters/mmio_caching")) {
@@ -171,9 +202,11 @@ static void test_metadata(const struct kti_c_meta *m)
 			    m->mmio_value, m->mmio_mask);
 		TEST_ASSERT((m->mmio_value & m->present_mask) != m->present_value,
 			    "MMIO value %#llx looks present", m->mmio_value);
-		if (ept)
-			TEST_ASSERT_EQ(m->mmio_value & (EPT_R | EPT_W | EPT_X),
-				       EPT_W | EPT_X);
+		/* EPT: KVM's misconfiguration, W|X with R clear (vmx.c). */
+		if (ept) {
+			TEST_ASSERT_EQ(m->mmio_value, EPT_W | EPT_X);
+			TEST_ASSERT_EQ(m->mmio_mask, EPT_R | EPT_W | EPT_X | BIT_ULL_(63));
+		}
 		else
 			TEST_ASSERT((m->mmio_value & NPT_P) &&
 				    (m->mmio_value & m->rsvd_bits_mask[0][0]),
@@ -298,6 +331,124 @@ static void test_mmio(int dev, __u32 id, struct kvm_vcpu *vcpu)
 			      "KVM caches no MMIO (kvm.mmio_caching off)");
 }
 
+static void guest_pat_code(void)
+{
+	*(volatile uint64_t *)SMALL_GPA = PATTERN;
+	GUEST_SYNC(1);
+	GUEST_DONE();
+}
+
+/*
+ * EPT only: with KVM_X86_QUIRK_IGNORE_GUEST_PAT disabled (possible on a CPU
+ * with self-snoop), vCPUs map RAM write-back without ignore-PAT, so that the
+ * guest's PAT decides; a leaf the importer faults must be the same, or the
+ * vCPUs sharing the root would see a different memory type for that page.
+ * Where the quirk cannot be disabled, both leaves ignore the guest's PAT.
+ */
+static void test_guest_pat_quirk(void)
+{
+	bool can = kvm_check_cap(KVM_CAP_DISABLE_QUIRKS2) &
+		   KVM_X86_QUIRK_IGNORE_GUEST_PAT;
+	uint64_t vcpu4k, imp4k, ipat = can ? 0 : EPT_IPAT;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	int rust, tdp;
+	__u32 id;
+
+	vm = vm_create_with_one_vcpu(&vcpu, guest_pat_code);
+	if (can)
+		vm_enable_cap(vm, KVM_CAP_DISABLE_QUIRKS2,
+			      KVM_X86_QUIRK_IGNORE_GUEST_PAT);
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, SMALL_GPA,
+				    SMALL_SLOT, SLOT_PAGES, 0);
+	TEST_ASSERT(!madvise(addr_gpa2hva(vm, SMALL_GPA), SLOT_PAGES * 4096,
+			     MADV_NOHUGEPAGE), "madvise(NOHUGEPAGE)");
+	virt_map(vm, SMALL_GPA, SMALL_GPA, SLOT_PAGES);
+	vcpu_run_expect(vcpu, 1);
+
+	tdp = tdp_fd_create(vm);
+	rust = kti_open("/dev/kvm_tdp_iommu");
+	id = kti_attach(rust, tdp, 0);
+	vcpu4k = leaf_of(rust, id, SMALL_GPA, PATTERN);
+	imp4k = leaf_of(rust, id, UNTOUCHED, 0);
+	TEST_ASSERT_EQ(kti_stats(rust, id).walk_faults, 1);
+	TEST_ASSERT(EPT_MT(vcpu4k) == EPT_MT_WB && (vcpu4k & EPT_IPAT) == ipat,
+		    "vCPU's leaf %#lx, quirk %s", vcpu4k, can ? "off" : "on");
+	TEST_ASSERT(EPT_MT(imp4k) == EPT_MT_WB && (imp4k & EPT_IPAT) == ipat,
+		    "importer's leaf %#lx differs from the vCPU's %#lx",
+		    imp4k, vcpu4k);
+	vcpu_run_expect(vcpu, -1);
+	close(rust);
+	close(tdp);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("IGNORE_GUEST_PAT %s: vCPU's leaf %#lx, importer's %#lx: WB, ignore-PAT %s\n",
+			      can ? "disabled" : "cannot be disabled (no self-snoop)",
+			      vcpu4k, imp4k, ipat ? "set" : "clear");
+}
+
+static void guest_dirty_code(void)
+{
+	uint64_t i;
+
+	for (i = 1;; i++) {
+		*(volatile uint64_t *)SMALL_GPA = i;
+		GUEST_SYNC(i);
+	}
+}
+
+/*
+ * Every write reaches the dirty log while the TDP is exported: the vCPU's
+ * to page 0 (PML on Intel, write protection on AMD) and the importer's to
+ * page 1 through a translation it cached writable before logging started.
+ * With PML, dirty logging clears D bits and leaves leaves writable; for the
+ * exported root KVM write-protects instead (and reports it), so the
+ * importer's next write faults and is logged.  Three rounds: each fetch of
+ * the log must leave both pages to be logged again.
+ */
+static void test_dirty_writes(void)
+{
+	unsigned long bitmap[SLOT_PAGES / 64];
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	int rust, tdp, round;
+	uint64_t v;
+	__u32 id;
+
+	vm = vm_create_with_one_vcpu(&vcpu, guest_dirty_code);
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, SMALL_GPA,
+				    SMALL_SLOT, SLOT_PAGES, 0);
+	TEST_ASSERT(!madvise(addr_gpa2hva(vm, SMALL_GPA), SLOT_PAGES * 4096,
+			     MADV_NOHUGEPAGE), "madvise(NOHUGEPAGE)");
+	virt_map(vm, SMALL_GPA, SMALL_GPA, SLOT_PAGES);
+	vcpu_run_expect(vcpu, 1);
+
+	tdp = tdp_fd_create(vm);
+	rust = kti_open("/dev/kvm_tdp_iommu");
+	id = kti_attach(rust, tdp, 0);
+	v = 0;
+	TEST_ASSERT_EQ(kti_dma(rust, KTI_DMA_WRITE, id, SMALL_GPA + 4096, &v, 8), 0);
+	vm_mem_region_set_flags(vm, SMALL_SLOT, KVM_MEM_LOG_DIRTY_PAGES);
+	kvm_vm_get_dirty_log(vm, SMALL_SLOT, bitmap);
+	for (round = 0; round < 3; round++) {
+		vcpu_run_expect(vcpu, 2 + round);
+		v = round + 1;
+		TEST_ASSERT_EQ(kti_dma(rust, KTI_DMA_WRITE, id, SMALL_GPA + 4096, &v, 8), 0);
+		kvm_vm_get_dirty_log(vm, SMALL_SLOT, bitmap);
+		TEST_ASSERT((bitmap[0] & 3) == 3,
+			    "round %d: dirty log %#lx: page 0 (vCPU) %s, page 1 (importer) %s",
+			    round, bitmap[0], bitmap[0] & 1 ? "logged" : "MISSING",
+			    bitmap[0] & 2 ? "logged" : "MISSING");
+	}
+	TEST_ASSERT_EQ(*(uint64_t *)addr_gpa2hva(vm, SMALL_GPA + 4096), 3);
+	vm_mem_region_set_flags(vm, SMALL_SLOT, 0);
+	close(rust);
+	close(tdp);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("dirty logging %s while exported: 3 rounds, the vCPU's and the importer's writes logged\n",
+			      param_is_yes("/sys/module/kvm_intel/parameters/pml") ?
+			      "with PML" : "by write protection");
+}
+
 static void test_pml(void)
 {
 	bool pml = param_is_yes("/sys/module/kvm_intel/parameters/pml");
@@ -331,7 +482,8 @@ int main(void)
 	__u32 cid, rid;
 
 	ksft_print_header();
-	ksft_set_plan(4);
+	/* The guest-PAT quirk only changes EPT entries. */
+	ksft_set_plan(5 + host_cpu_is_intel);
 
 	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS_THP, THP_GPA,
@@ -366,6 +518,9 @@ int main(void)
 	close(tdp);
 	kvm_vm_free(vm);
 
+	if (host_cpu_is_intel)
+		test_guest_pat_quirk();
+	test_dirty_writes();
 	test_pml();
 	ksft_finished();
 }
