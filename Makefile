@@ -4,6 +4,7 @@
 #
 #   make run         build what is missing, run the demo in a VM
 #   make check       host unit tests + every selftest in a VM (CI runs this)
+#   make check-ept   the TDP FD suite on Intel EPT, in Bochs (make check runs it)
 #   make check-detectors  prove each kernel bug detector fires and is caught
 #   make check-harness    prove make check fails where it must (faults injected)
 #   make deps        install the pinned toolchain and tools (idempotent)
@@ -40,7 +41,7 @@ bench kvm-selftests kvm-selftests-base: export KTDP_KASAN := 0
 bench kvm-selftests kvm-selftests-base: export KDIR := $(KTDP_CACHE)/linux
 
 .PHONY: all deps kernel modules selftests host-test check run lint fmt clean kvm-selftests \
-	kvm-selftests-base bench check-detectors check-harness
+	kvm-selftests-base bench check-ept check-detectors check-harness
 
 all: modules selftests
 
@@ -62,6 +63,9 @@ host-test: deps
 
 check:
 	@bash scripts/check.sh
+
+check-ept:
+	@bash scripts/ept.sh
 
 check-detectors:
 	@bash scripts/detectors.sh
