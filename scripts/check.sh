@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make check: host unit tests, then every selftest in the VM (KTDP_TESTS="a_test
-# b_test" runs only those in the VM, for development).  Prints TAP and
+# b_test" runs only those in the VM, for development), and the EPT suite in
+# Bochs beside them (scripts/ept.sh).  Prints TAP and
 # ends with one line "N passed, N failed".  Exits non-zero on any failed test,
 # any module that fails to load or unload, or any kernel report (WARN, BUG,
 # Oops, lockdep, KASAN, kmemleak, ...) in the guest's log.
@@ -29,6 +30,30 @@ if ! make -s kernel modules selftests; then
 	echo "FAILED: build"
 	echo "0 passed, 1 failed"
 	exit 1
+fi
+
+# 1b. The EPT suite (scripts/ept.sh) runs in Bochs beside everything below:
+# Bochs is one host thread, as QEMU's TCG is.  It copies this build into its
+# ISO before lint rebuilds the modules, so lint waits for Bochs to start.
+# By default it runs with the whole suite and not with KTDP_TESTS (a
+# development run); KTDP_EPT=1 or 0 says otherwise.
+ept_pid=
+# Beside, not inside, a KTDP_RESULTS directory: vm.sh empties that one.
+ept_res=${KTDP_RESULTS:+$KTDP_RESULTS-ept}
+ept_res=${ept_res:-$(ktdp_results ept)}
+run_ept=${KTDP_EPT:-$([ -z "${KTDP_TESTS:-}" ] && echo 1 || echo 0)}
+case $run_ept in
+0 | 1) ;;
+*) count fail "KTDP_EPT" "'$run_ept' is neither 0 nor 1"; run_ept=0 ;;
+esac
+if [ "$run_ept" = 1 ]; then
+	ktdp_log "check: the EPT suite in Bochs, in the background (out/ept.log)"
+	rm -f "$ept_res/booting"
+	KTDP_RESULTS=$ept_res bash scripts/ept.sh >out/ept.log 2>&1 &
+	ept_pid=$!
+	while kill -0 "$ept_pid" 2>/dev/null && [ ! -e "$ept_res/booting" ]; do
+		sleep 1
+	done
 fi
 
 # 2. Style: rustfmt, clippy (rebuilds the modules with CLIPPY=1), checkpatch.
@@ -100,6 +125,27 @@ else
 	count ok "guest kernel log clean"
 fi
 [ "$vm_rc" = 0 ] || [ "$failed" -gt 0 ] || count fail "vm exit code" "$vm_rc"
+
+# 6. The EPT suite's own verdict, every line of it counted.
+if [ -n "$ept_pid" ]; then
+	ktdp_log "check: waiting for the EPT suite (Bochs)"
+	wait "$ept_pid"
+	ept_rc=$?
+	echo "# EPT suite in Bochs (make check-ept; results in $ept_res):"
+	grep -E '^(not )?ok |^FAILED|^# [<>]' out/ept.log | sed 's/^/# ept: /'
+	verdict=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' out/ept.log | tail -1)
+	if [ -n "$verdict" ]; then
+		passed=$((passed + ${verdict% *}))
+		failed=$((failed + ${verdict#* }))
+		[ "$ept_rc" = 0 ] || [ "${verdict#* }" -gt 0 ] ||
+			count fail "check-ept" "exit $ept_rc, see out/ept.log"
+	else
+		tail -20 out/ept.log | sed 's/^/# /'
+		count fail "check-ept" "no verdict (exit $ept_rc), see out/ept.log"
+	fi
+else
+	echo "# EPT suite not run (KTDP_TESTS or KTDP_EPT=0): make check-ept runs it"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
