@@ -156,7 +156,7 @@ watch_rc=
 while kill -0 "$bochs" 2>/dev/null; do
 	sleep 5
 	if grep -aq 'Kernel panic - not syncing' "$res/serial.log" 2>/dev/null ||
-		[ "$(grep -ac 'Linux version' "$res/serial.log" 2>/dev/null)" -gt 1 ]; then
+		[ "$(cat "$res/serial.log" 2>/dev/null | grep -ac 'Linux version')" -gt 1 ]; then
 		watch_rc=panic
 		pkill -P "$bochs" 2>/dev/null
 		kill "$bochs" 2>/dev/null
