@@ -33,19 +33,6 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-static bool read_param_is_yes(const char *path)
-{
-	char c = 0;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return false;
-	if (fread(&c, 1, 1, f) != 1)
-		c = 0;
-	fclose(f);
-	return c == 'Y' || c == '1';
-}
-
 static void test_guest_runs(void)
 {
 	struct kvm_vcpu *vcpu;
@@ -74,11 +61,11 @@ int main(void)
 			 "kvm_tdp_fd module is loaded\n");
 	/* AMD: NPT under QEMU (make check); Intel: EPT in Bochs (check-ept). */
 	if (host_cpu_is_amd)
-		ksft_test_result(read_param_is_yes("/sys/module/kvm_amd/parameters/npt"),
+		ksft_test_result(param_is_yes("/sys/module/kvm_amd/parameters/npt"),
 				 "kvm_amd uses nested paging (TDP)\n");
 	else
 		ksft_test_result(host_cpu_is_intel &&
-				 read_param_is_yes("/sys/module/kvm_intel/parameters/ept"),
+				 param_is_yes("/sys/module/kvm_intel/parameters/ept"),
 				 "kvm_intel uses extended page tables (TDP)\n");
 
 	/* TEST_ASSERT failures abort with a message and a non-zero exit. */

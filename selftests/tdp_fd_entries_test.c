@@ -103,19 +103,6 @@ static void guest_code(void)
 	GUEST_DONE();
 }
 
-static bool param_is_yes(const char *path)
-{
-	char c = 0;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return false;
-	if (fread(&c, 1, 1, f) != 1)
-		c = 0;
-	fclose(f);
-	return c == 'Y' || c == '1';
-}
-
 static struct kti_c_meta get_meta(int dev, __u32 id)
 {
 	struct kti_c_meta m = { .id = id };
@@ -331,6 +318,26 @@ static void test_mmio(int dev, __u32 id, struct kvm_vcpu *vcpu)
 			      "KVM caches no MMIO (kvm.mmio_caching off)");
 }
 
+/*
+ * A VM whose one vCPU runs @guest to GUEST_SYNC(1), with the 4K-backed slot
+ * at SMALL_GPA mapped; KVM quirks in @disable_quirks disabled first.
+ */
+static struct kvm_vm *small_vm(void *guest, struct kvm_vcpu **vcpu,
+			       uint64_t disable_quirks)
+{
+	struct kvm_vm *vm = vm_create_with_one_vcpu(vcpu, guest);
+
+	if (disable_quirks)
+		vm_enable_cap(vm, KVM_CAP_DISABLE_QUIRKS2, disable_quirks);
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, SMALL_GPA,
+				    SMALL_SLOT, SLOT_PAGES, 0);
+	TEST_ASSERT(!madvise(addr_gpa2hva(vm, SMALL_GPA), SLOT_PAGES * 4096,
+			     MADV_NOHUGEPAGE), "madvise(NOHUGEPAGE)");
+	virt_map(vm, SMALL_GPA, SMALL_GPA, SLOT_PAGES);
+	vcpu_run_expect(*vcpu, 1);
+	return vm;
+}
+
 static void guest_pat_code(void)
 {
 	*(volatile uint64_t *)SMALL_GPA = PATTERN;
@@ -355,16 +362,8 @@ static void test_guest_pat_quirk(void)
 	int rust, tdp;
 	__u32 id;
 
-	vm = vm_create_with_one_vcpu(&vcpu, guest_pat_code);
-	if (can)
-		vm_enable_cap(vm, KVM_CAP_DISABLE_QUIRKS2,
-			      KVM_X86_QUIRK_IGNORE_GUEST_PAT);
-	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, SMALL_GPA,
-				    SMALL_SLOT, SLOT_PAGES, 0);
-	TEST_ASSERT(!madvise(addr_gpa2hva(vm, SMALL_GPA), SLOT_PAGES * 4096,
-			     MADV_NOHUGEPAGE), "madvise(NOHUGEPAGE)");
-	virt_map(vm, SMALL_GPA, SMALL_GPA, SLOT_PAGES);
-	vcpu_run_expect(vcpu, 1);
+	vm = small_vm(guest_pat_code, &vcpu,
+		      can ? KVM_X86_QUIRK_IGNORE_GUEST_PAT : 0);
 
 	tdp = tdp_fd_create(vm);
 	rust = kti_open("/dev/kvm_tdp_iommu");
@@ -414,13 +413,7 @@ static void test_dirty_writes(void)
 	uint64_t v;
 	__u32 id;
 
-	vm = vm_create_with_one_vcpu(&vcpu, guest_dirty_code);
-	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, SMALL_GPA,
-				    SMALL_SLOT, SLOT_PAGES, 0);
-	TEST_ASSERT(!madvise(addr_gpa2hva(vm, SMALL_GPA), SLOT_PAGES * 4096,
-			     MADV_NOHUGEPAGE), "madvise(NOHUGEPAGE)");
-	virt_map(vm, SMALL_GPA, SMALL_GPA, SLOT_PAGES);
-	vcpu_run_expect(vcpu, 1);
+	vm = small_vm(guest_dirty_code, &vcpu, 0);
 
 	tdp = tdp_fd_create(vm);
 	rust = kti_open("/dev/kvm_tdp_iommu");

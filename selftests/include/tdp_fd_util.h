@@ -28,6 +28,20 @@ static inline void require_tdp_fd_sw_protected(void)
 		    BIT(KVM_X86_SW_PROTECTED_VM), "no KVM_X86_SW_PROTECTED_VM");
 }
 
+/* Whether a module parameter file (bool or int) reads Y or 1. */
+static inline bool param_is_yes(const char *path)
+{
+	char c = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return false;
+	if (fread(&c, 1, 1, f) != 1)
+		c = 0;
+	fclose(f);
+	return c == 'Y' || c == '1';
+}
+
 /* Opens a sample importer's device; must work. */
 static inline int kti_open(const char *path)
 {
