@@ -27,6 +27,17 @@ pick_rust() {
 	echo "  and 'make check' pass with it (see README, 'Toolchain')." >&2
 	return 1
 }
+# QEMU 10 comes from bookworm-backports (scripts/env.sh).  Its default
+# priority (100) keeps every other package on bookworm: only the pinned
+# versions below are taken from it.
+bpo=/etc/apt/sources.list.d/ktdp-bookworm-backports.sources
+if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	ktdp_log "apt: adding bookworm-backports ($bpo)"
+	printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' \
+		'Suites: bookworm-backports' 'Components: main' \
+		'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' >"$bpo"
+	apt-get update -q >/dev/null
+fi
 # The archive's lists may be missing on a fresh machine.
 [ -n "$(ls /var/lib/apt/lists/*_Packages 2>/dev/null | head -1)" ] ||
 	apt-get update -q >/dev/null
@@ -38,7 +49,8 @@ APT_PKGS=(
 	dwarves python3 python3-venv xz-utils zstd git
 	"clang-19=$KTDP_LLVM_DEB" "lld-19=$KTDP_LLVM_DEB" "llvm-19=$KTDP_LLVM_DEB"
 	"libclang-19-dev=$KTDP_LLVM_DEB"
-	"qemu-system-x86=$KTDP_QEMU_DEB"
+	"qemu-system-x86=$KTDP_QEMU_DEB" "qemu-system-common=$KTDP_QEMU_DEB"
+	"qemu-system-data=$KTDP_QEMU_DEB" "seabios=$KTDP_SEABIOS_DEB"
 	libseccomp-dev libcap-ng-dev pkg-config
 	"rustc-web=$KTDP_RUST_DEB" "cargo-web=$KTDP_RUST_DEB"
 	"rust-web-src=$KTDP_RUST_DEB" "libstd-rust-web-dev=$KTDP_RUST_DEB"

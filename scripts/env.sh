@@ -25,7 +25,10 @@ KTDP_SRC_TARBALL=/usr/src/linux-source-$KTDP_SRC_VERSION.tar.xz
 # release (scripts/deps.sh picks the first it can have, and says so).
 KTDP_RUST_DEBS=${KTDP_RUST_DEBS:-1.85.0+dfsg3-1~deb12u3 1.96.0+dfsg1-1~deb12u2}
 KTDP_LLVM_DEB=1:19.1.7-3~deb12u1
-KTDP_QEMU_DEB=1:7.2+dfsg-7+deb12u18+b3
+# QEMU from bookworm-backports: its intel-iommu walks first-stage tables in
+# the x86-64 format (x-flts), the format of AMD NPT; bookworm's 7.2 cannot.
+KTDP_QEMU_DEB=1:10.0.2+ds-2+deb13u1~bpo12+1
+KTDP_SEABIOS_DEB=1.16.3-2~bpo12+1
 # make check-ept (scripts/ept.sh): Bochs is built by Debian with VMX and EPT.
 KTDP_BOCHS_DEB=2.7+dfsg-4+deb12u1
 KTDP_VGABIOS_DEB=0.8a+ds-2
@@ -52,10 +55,12 @@ ktdp_kmake() {
 	make -s -C "$KDIR" LLVM=-19 -j"${KTDP_JOBS:-$(nproc)}" "$@"
 }
 
-# The KVM series in order, relative to KTDP_ROOT (the cwd of every script);
-# the cover letter (0000-*) carries no diff and is left out.
+# The two series in order, relative to KTDP_ROOT (the cwd of every script):
+# the KVM series (patches/), then the IOMMU series built on it
+# (patches/iommufd/).  Cover letters (0000-*) carry no diff and are left out.
 ktdp_series() {
 	ls patches/[0-9]*.patch 2>/dev/null | grep -v '/0000-' | sort
+	ls patches/iommufd/[0-9]*.patch 2>/dev/null | grep -v '/0000-' | sort
 }
 
 # The kernel cache ($KDIR and its _modinst) is shared by every clone on the

@@ -77,7 +77,8 @@ mkdir -p "$img"
 modtree=$(echo "$KDIR"/_modinst/lib/modules/*)
 # The tests the manifest runs, and the one its no-provider step runs.
 tests=$({ sed -n 's/^test //p' "$manifest"; echo tdp_fd_uapi_test; } | sort -u)
-inputs=("$KDIR/arch/x86/boot/bzImage" "$modtree/kernel/virt/lib/irqbypass.ko"
+# irqbypass is built in: VFIO_PCI (config/kvm-tdp-fd.config) selects it.
+inputs=("$KDIR/arch/x86/boot/bzImage"
 	"$modtree/kernel/arch/x86/kvm/kvm.ko" "$modtree/kernel/arch/x86/kvm/kvm-intel.ko"
 	drivers/kvm_tdp_fd/kvm_tdp_fd.ko samples/kvm_tdp_importer_c/kvm_tdp_importer_c.ko
 	samples/kvm_tdp_iommu/kvm_tdp_iommu.ko out/modules.key
@@ -92,8 +93,8 @@ if [ ! -f "$iso" ]; then
 	cp /bin/busybox "$r/bin/busybox"
 	ln -s busybox "$r/bin/sh"
 	install -m 755 selftests/ept-init.sh "$r/init"
-	cp "${inputs[@]:1:3}" "$r/ktdp/kmod/"
-	cp "${inputs[@]:4:3}" "$r/ktdp/"
+	cp "${inputs[@]:1:2}" "$r/ktdp/kmod/"
+	cp "${inputs[@]:3:3}" "$r/ktdp/"
 	for t in $tests; do
 		[ -x "out/selftests/$t" ] && cp "out/selftests/$t" "$r/ktdp/tests/"
 	done

@@ -9,6 +9,16 @@
 #
 # TCG is single-threaded on purpose: multi-threaded TCG with 2 vCPUs races
 # on kernel text patching and kills the guest (see PLATFORM notes).
+#
+# The machine (q35) has QEMU 10's intel-iommu with first-stage translation in
+# the x86-64 format (x-flts), the format of AMD NPT, and an edu device (a PCI
+# DMA engine; its DMA mask widened from 28 bits to 48) behind it, for
+# selftests/iommufd_kvm_tdp_test.c.  The guest kernel runs with 4-level
+# paging (no5lvl): KVM's NPT then has 4 levels, all that this IOMMU walks.
+# Virtio devices bypass the IOMMU (no iommu_platform), as before.  The
+# vIOMMU remaps no interrupts (intremap=off), so MSIs are not isolated and
+# iommufd refuses to bind a device (EPERM) unless allowed to
+# (iommufd.allow_unsafe_interrupts=1): the test device raises none.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -26,6 +36,7 @@ bzimage=$KDIR/arch/x86/boot/bzImage
 key=$(cat "$KDIR/.ktdp-key" 2>/dev/null) || ktdp_die "the kernel in $KDIR is not built for any key: run 'make kernel'"
 
 : "${KTDP_VM_MEM:=4G}"
+KTDP_VIOMMU=intel-iommu,x-scalable-mode=on,x-flts=on,aw-bits=48,intremap=off
 : "${KTDP_VM_TIMEOUT:=3000}"
 
 ktdp_log "vm: booting $bzimage (TCG, 2 vCPUs, $KTDP_VM_MEM) for '$mode'"
@@ -36,7 +47,9 @@ set +e
 timeout -k 10 "$KTDP_VM_TIMEOUT" \
 	vng --disable-kvm --verbose -r "$bzimage" --cpus 2 -m "$KTDP_VM_MEM" \
 	--qemu-opts=-accel --qemu-opts=tcg,thread=single \
-	--append "panic=-1" \
+	--qemu-opts=-device --qemu-opts="$KTDP_VIOMMU" \
+	--qemu-opts=-device --qemu-opts=edu,dma_mask=0xffffffffffff \
+	--append "panic=-1 no5lvl intel_iommu=on,sm_on iommufd.allow_unsafe_interrupts=1" \
 	--rwdir "$res" --cwd "$KTDP_ROOT" \
 	-- "KDIR=$KDIR KTDP_KEY=$key KTDP_INJECT=${KTDP_INJECT:-} KTDP_KVM_TEST_TIMEOUT=${KTDP_KVM_TEST_TIMEOUT:-} bash $KTDP_ROOT/selftests/vm-run.sh $mode $res $*" \
 	</dev/null 2>&1 | tee "$res/console.log" | grep --line-buffered -v '^\[ *[0-9]*\.[0-9]*\]'

@@ -76,7 +76,6 @@ build_key() {
 }
 
 insmod_kvm_intel() { # kvm-intel parameters...
-	insmod $T/kmod/irqbypass.ko || return 1
 	insmod $T/kmod/kvm.ko || return 1
 	insmod $T/kmod/kvm-intel.ko "$@" || return 1
 	grep -qw ss /proc/cpuinfo && echo "CPU self-snoop: yes" || echo "CPU self-snoop: no"
@@ -100,7 +99,7 @@ load_kvm_intel_no_ad() {
 }
 
 unload_kvm_intel() {
-	rmmod kvm_intel && rmmod kvm && rmmod irqbypass
+	rmmod kvm_intel && rmmod kvm
 }
 
 tdp_fd_uapi_test_no_provider() {
