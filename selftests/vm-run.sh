@@ -149,6 +149,18 @@ demo)
 	if load_modules; then
 		# Its report on the console as is; its verdict as a TAP line.
 		if "$OUT/samples/demo" "$@"; then tap ok demo; else tap not-ok demo; fi
+		# The same table walked by a real (emulated) IOMMU: each line
+		# the test passes is one step of the story.
+		echo
+		echo "-- a real IOMMU: QEMU's intel-iommu walks KVM's NPT for the DMA of its edu device --"
+		echo "   (VFIO cdev + iommufd, IOMMU_HWPT_ALLOC from the TDP FD; patches/iommufd/)"
+		"$OUT/selftests/iommufd_kvm_tdp_test" >"$res/iommu_demo.log" 2>&1
+		rc=$?
+		sed -n 's/^ok [0-9]* /  /p; s/^not ok [0-9]* /  FAILED: /p' "$res/iommu_demo.log"
+		if [ $rc = 0 ]; then tap ok iommu_demo; else
+			cat "$res/iommu_demo.log"
+			tap not-ok iommu_demo
+		fi
 		unload_modules
 	fi
 	;;
