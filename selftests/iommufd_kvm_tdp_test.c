@@ -296,10 +296,9 @@ static __u32 hwpt_alloc(int tdp)
 /* The kernel log from now on: a DMAR fault for @iova must show up there. */
 static int kmsg_open(void)
 {
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	int fd = kmsg_open_at_end();
 
 	TEST_ASSERT(fd >= 0, "/dev/kmsg: %s", strerror(errno));
-	lseek(fd, 0, SEEK_END);
 	return fd;
 }
 
@@ -307,16 +306,11 @@ static bool kmsg_has_fault(int fd, __u64 iova)
 {
 	char rec[1024], want[64];
 	bool found = false;
-	ssize_t n;
 
 	snprintf(want, sizeof(want), "fault addr 0x%llx", iova);
-	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
-		if (n <= 0)
-			continue;
-		rec[n] = 0;
+	while (kmsg_next(fd, rec, sizeof(rec)))
 		if (strstr(rec, "DMAR") && strstr(rec, want))
 			found = true;
-	}
 	close(fd);
 	return found;
 }

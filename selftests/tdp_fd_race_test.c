@@ -926,11 +926,9 @@ static const char *const kernel_reports[] = {
 /* /dev/kmsg, at the end of the log; -1 if it cannot be read. */
 static int kmsg_open(void)
 {
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	int fd = kmsg_open_at_end();
 
-	if (fd >= 0)
-		lseek(fd, 0, SEEK_END);
-	else
+	if (fd < 0)
 		ksft_print_msg("/dev/kmsg: %s: kernel reports left to make check\n",
 			       strerror(errno));
 	return fd;
@@ -939,28 +937,16 @@ static int kmsg_open(void)
 /* The kernel reports logged since the last call, each printed; how many. */
 static int kmsg_reports(int fd)
 {
-	char rec[8192], *msg;
-	int n = 0;
-	ssize_t len;
+	char rec[8192];
 	unsigned int i;
+	int n = 0;
 
 	if (fd < 0)
 		return 0;
-	for (;;) {
-		len = read(fd, rec, sizeof(rec) - 1);
-		if (len < 0 && errno == EPIPE)
-			continue;	/* records overwritten: go on */
-		if (len <= 0)
-			break;
-		rec[len] = 0;
-		msg = strchr(rec, ';');
-		if (!msg)
-			continue;
-		msg++;
-		msg[strcspn(msg, "\n")] = 0;
+	while (kmsg_next(fd, rec, sizeof(rec))) {
 		for (i = 0; i < ARRAY_SIZE(kernel_reports); i++) {
-			if (strstr(msg, kernel_reports[i])) {
-				ksft_print_msg("kernel: %s\n", msg);
+			if (strstr(rec, kernel_reports[i])) {
+				ksft_print_msg("kernel: %s\n", rec);
 				n++;
 				break;
 			}

@@ -211,6 +211,43 @@ static inline long vmstat(const char *name)
 	return v;
 }
 
+/* /dev/kmsg opened at the end of the log, or -1 with errno set. */
+static inline int kmsg_open_at_end(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+/*
+ * The text of the next kernel log record of @fd (its first line, without the
+ * header) in @rec; false when none is left.  Records overwritten meanwhile
+ * are skipped.
+ */
+static inline bool kmsg_next(int fd, char *rec, size_t size)
+{
+	ssize_t len;
+	char *msg;
+
+	for (;;) {
+		len = read(fd, rec, size - 1);
+		if (len < 0 && errno == EPIPE)
+			continue;
+		if (len <= 0)
+			return false;
+		rec[len] = 0;
+		msg = strchr(rec, ';');
+		if (!msg)
+			continue;
+		msg++;
+		msg[strcspn(msg, "\n")] = 0;
+		memmove(rec, msg, strlen(msg) + 1);
+		return true;
+	}
+}
+
 /*
  * The VM's process has exited while attachment @id (of a file it shared)
  * was attached: KVM reported the whole table, (0, -1), once.  Detaches.
