@@ -25,6 +25,8 @@ mkdir -p /dev/shm && mount -t tmpfs none /dev/shm
 exec 3>/dev/ttyS1 || exec 3>/dev/console
 
 T=/ktdp
+# The project's modules, for tdp_fd_unload_test (which unloads and reloads them).
+export KTDP_KO_TDP_FD=$T/kvm_tdp_fd.ko KTDP_KO_IMPORTER_C=$T/kvm_tdp_importer_c.ko KTDP_KO_IOMMU=$T/kvm_tdp_iommu.ko
 n=0
 failed=0
 tap() { # ok|not-ok name

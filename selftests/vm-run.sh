@@ -22,6 +22,10 @@ res=$2
 shift 2
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$ROOT/out
+# The project's modules, for tdp_fd_unload_test (which unloads and reloads them).
+export KTDP_KO_TDP_FD=$ROOT/drivers/kvm_tdp_fd/kvm_tdp_fd.ko
+export KTDP_KO_IMPORTER_C=$ROOT/samples/kvm_tdp_importer_c/kvm_tdp_importer_c.ko
+export KTDP_KO_IOMMU=$ROOT/samples/kvm_tdp_iommu/kvm_tdp_iommu.ko
 : "${KDIR:?}"
 TEST_TIMEOUT=${KTDP_TEST_TIMEOUT:-600}
 

@@ -47,8 +47,8 @@ kernel::kvm_tdp_fd_c_abi!();
 
 /// State shared by all TDP FD objects.
 pub struct Shared {
-    /// `/sys/kernel/debug/kvm_tdp_fd`, if debugfs is there.
-    debugfs: Option<Dir>,
+    /// `/sys/kernel/debug/kvm_tdp_fd` (empty without debugfs).
+    debugfs: Dir,
     /// Numbers the objects' debugfs directories.
     next: AtomicU64,
 }
@@ -60,6 +60,12 @@ impl Shared {
     }
 }
 
+/// The owner of this module's `'static` operation tables (the TDP FD's
+/// file operations, its debugfs files).
+impl kernel::ModuleOwner for KvmTdpFdModule {
+    const THIS_MODULE: &'static ThisModule = &THIS_MODULE;
+}
+
 /// The module's state: the provider registration, from load to unload.
 struct KvmTdpFdModule {
     _registration: Registration<tdp_fd::TdpFd>,
@@ -68,7 +74,7 @@ struct KvmTdpFdModule {
 impl kernel::Module for KvmTdpFdModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let shared = Shared {
-            debugfs: Dir::new(c_str!("kvm_tdp_fd"), None).ok(),
+            debugfs: Dir::new(c_str!("kvm_tdp_fd")),
             next: AtomicU64::new(0),
         };
         let registration = Registration::new(module, shared)?;

@@ -9,10 +9,10 @@
 
 use crate::filter;
 use core::{
-    fmt::{self, Write},
+    fmt,
     sync::atomic::{AtomicU64, Ordering::Relaxed},
 };
-use kernel::debugfs::{SeqFile, Show};
+use kernel::debugfs::Writer;
 
 /// The counters of one TDP FD.
 #[derive(Default)]
@@ -81,8 +81,8 @@ impl Stats {
     }
 }
 
-impl Show for Stats {
-    fn show(&self, m: &mut SeqFile<'_>) -> fmt::Result {
+impl Writer for Stats {
+    fn write(&self, m: &mut fmt::Formatter<'_>) -> fmt::Result {
         let lines: [(&str, &AtomicU64); 14] = [
             ("importers", &self.importers),
             ("registrations", &self.registrations),

@@ -25,11 +25,11 @@ use crate::{
     range::GpaRange,
     registry::{Registry, RegistryError},
     stats::Stats,
-    Shared,
+    KvmTdpFdModule, Shared,
 };
 use kernel::{
     c_str,
-    debugfs::Dir,
+    debugfs::{self, Dir},
     fmt,
     kvm_tdp::{Export, ImporterKey, ImporterRef, Mm, Provider, VendorMeta},
     new_spinlock,
@@ -50,19 +50,21 @@ pub struct TdpFd {
     #[pin]
     importers: SpinLock<Registry<ImporterKey, ImporterRef>>,
     stats: Arc<Stats>,
-    /// This object's debugfs directory; `None` without debugfs.
-    _debugfs: Option<Dir>,
+    /// `stats` in this object's debugfs directory, which it keeps; empty
+    /// without debugfs.
+    _debugfs: debugfs::File<Stats>,
 }
 
 impl TdpFd {
-    fn debugfs(shared: &Shared, stats: &Arc<Stats>) -> Option<Dir> {
-        let root = shared.debugfs.as_ref()?;
+    /// The object's directory, `<tgid>-<n>` in the module's.
+    fn debugfs_dir(shared: &Shared) -> Dir {
         let seq = shared.next_id();
         let tgid = kernel::current!().group_leader().pid();
-        let name = CString::try_from_fmt(fmt!("{}-{}", tgid, seq)).ok()?;
-        let mut dir = Dir::new(&name, Some(root)).ok()?;
-        dir.show_file(c_str!("stats"), stats.clone()).ok()?;
-        Some(dir)
+        match CString::try_from_fmt(fmt!("{}-{}", tgid, seq)) {
+            Ok(name) => shared.debugfs.subdir(&name),
+            // Only debugfs is lost without the name.
+            Err(_) => shared.debugfs.subdir(c_str!("unnamed")),
+        }
     }
 }
 
@@ -72,7 +74,8 @@ impl Provider for TdpFd {
     fn create(shared: &Shared, export: Export) -> Result<Arc<Self>> {
         let meta = export.metadata()?;
         let stats = Arc::new(Stats::default(), GFP_KERNEL)?;
-        let debugfs = Self::debugfs(shared, &stats);
+        let debugfs = Self::debugfs_dir(shared)
+            .read_only_file::<KvmTdpFdModule, _>(c_str!("stats"), stats.clone());
         Arc::pin_init(
             pin_init!(TdpFd {
                 export,

@@ -34,7 +34,6 @@ pub mod alloc;
 #[cfg(CONFIG_BLOCK)]
 pub mod block;
 mod build_assert;
-#[cfg(CONFIG_DEBUG_FS)]
 pub mod debugfs;
 pub mod device;
 pub mod error;
@@ -117,6 +116,32 @@ impl ThisModule {
     pub const fn as_ptr(&self) -> *mut bindings::module {
         self.0
     }
+}
+
+/// A module named at compile time, for `'static` operation tables whose
+/// `owner` must be that module (`file_operations` and the like).
+///
+/// The C structures a Rust abstraction hands to the kernel are `const`
+/// tables built per type, not per registration, so they cannot take the
+/// [`ThisModule`] that [`Module::init`] receives: the module's type
+/// implements this trait instead, with the `THIS_MODULE` static the
+/// `module!` macro defines:
+///
+/// ```ignore
+/// impl kernel::ModuleOwner for MyModule {
+///     const THIS_MODULE: &'static ThisModule = &THIS_MODULE;
+/// }
+/// ```
+///
+/// An `owner` makes the VFS (or debugfs, a misc device, KVM) hold a
+/// reference on the module while a file it opened lives, so the module's
+/// code and its tables stay until the last call into them has returned.
+/// Upstream Rust-for-Linux has no such trait (v6.18 builds its misc device
+/// and debugfs tables without an owner); its configfs `ItemType` takes the
+/// owner in a `const fn` for the same reason.
+pub trait ModuleOwner {
+    /// The module (`THIS_MODULE`).
+    const THIS_MODULE: &'static ThisModule;
 }
 
 #[cfg(not(any(testlib, test)))]

@@ -16,7 +16,7 @@ use crate::{
     ffi::{c_int, c_long, c_uint, c_ulong},
     str::CStr,
     types::{ForeignOwnable, Opaque},
-    ThisModule,
+    ModuleOwner,
 };
 use core::{
     marker::{PhantomData, PhantomPinned},
@@ -25,6 +25,10 @@ use core::{
 
 /// A miscellaneous device's behaviour.
 pub trait MiscDevice: Sized + 'static {
+    /// The module whose code serves the device's files: the VFS holds a
+    /// reference on it while a file is open.
+    type Owner: ModuleOwner;
+
     /// The per-open-file object.
     type Ptr: ForeignOwnable + Send + Sync;
 
@@ -47,7 +51,6 @@ pub trait MiscDevice: Sized + 'static {
 
 struct RegistrationData {
     misc: Opaque<bindings::miscdevice>,
-    fops: Opaque<bindings::file_operations>,
     _pin: PhantomPinned,
 }
 
@@ -68,34 +71,42 @@ unsafe impl<T: MiscDevice> Send for Registration<T> {}
 unsafe impl<T: MiscDevice> Sync for Registration<T> {}
 
 impl<T: MiscDevice> Registration<T> {
-    /// Registers device `/dev/<name>` with a dynamic minor; `module` owns the
-    /// open files.
-    pub fn new(name: &'static CStr, module: &'static ThisModule) -> Result<Self> {
+    /// The device's file operations: `'static`, so that a file opened
+    /// before the registration is dropped still finds them, and owned by
+    /// `T::Owner`, so that the module stays while such a file is open.
+    const FOPS: bindings::file_operations = bindings::file_operations {
+        owner: T::Owner::THIS_MODULE.as_ptr(),
+        open: Some(Self::open_callback),
+        release: Some(Self::release_callback),
+        unlocked_ioctl: Some(Self::ioctl_callback),
+        #[cfg(CONFIG_COMPAT)]
+        compat_ioctl: Some(bindings::compat_ptr_ioctl),
+        // SAFETY: all-zero is a valid `file_operations`: every other member
+        // is a nullable function pointer or an integer.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    /// Registers device `/dev/<name>` with a dynamic minor.
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM`, or `misc_register()`'s: `EBUSY` if `name` is taken.
+    pub fn new(name: &'static CStr) -> Result<Self> {
         let data = KBox::pin(
             RegistrationData {
                 misc: Opaque::uninit(),
-                fops: Opaque::uninit(),
                 _pin: PhantomPinned,
             },
             GFP_KERNEL,
         )?;
-        let fops = data.fops.get();
         let misc = data.misc.get();
-        // SAFETY: both point into the pinned, owned `data`; all-zero values
-        // are valid for both structures (nullable pointers and integers).
+        // SAFETY: `misc` points into the pinned, owned `data`; all-zero is
+        // valid for the other members (nullable pointers and integers).
         unsafe {
-            fops.write(bindings::file_operations {
-                owner: module.as_ptr(),
-                open: Some(Self::open_callback),
-                release: Some(Self::release_callback),
-                unlocked_ioctl: Some(Self::ioctl_callback),
-                compat_ioctl: Some(bindings::compat_ptr_ioctl),
-                ..core::mem::zeroed()
-            });
             misc.write(bindings::miscdevice {
                 minor: bindings::MISC_DYNAMIC_MINOR as c_int,
                 name: name.as_char_ptr(),
-                fops,
+                fops: &Self::FOPS,
                 ..core::mem::zeroed()
             });
         }

@@ -319,6 +319,7 @@ fn is_stats(cmd: u32) -> bool {
 struct KvmTdpIommu;
 
 impl MiscDevice for KvmTdpIommu {
+    type Owner = KvmTdpIommuModule;
     type Ptr = Arc<IommuFile>;
 
     fn open() -> Result<Arc<IommuFile>> {
@@ -447,15 +448,20 @@ impl MiscDevice for KvmTdpIommu {
     }
 }
 
+/// The owner of the device's `'static` file operations.
+impl kernel::ModuleOwner for KvmTdpIommuModule {
+    const THIS_MODULE: &'static ThisModule = &THIS_MODULE;
+}
+
 /// The module's state: the device, from load to unload.
 struct KvmTdpIommuModule {
     _misc: Registration<KvmTdpIommu>,
 }
 
 impl kernel::Module for KvmTdpIommuModule {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         Ok(Self {
-            _misc: Registration::new(c_str!("kvm_tdp_iommu"), module)?,
+            _misc: Registration::new(c_str!("kvm_tdp_iommu"))?,
         })
     }
 }
