@@ -8,8 +8,10 @@
 //! I/O page table is the VM's TDP: the domain registers as the TDP FD's
 //! importer through the safe API of `kernel::kvm_tdp::importer`.
 //!
-//! Every attachment uses the same importer type, hence the same importer
-//! ops, so a second attachment of one TDP FD gets `EBUSY` from the provider.
+//! Every attachment registers importer ops of its own (see
+//! `kernel::kvm_tdp::importer::TdpFd::attach`), so one TDP FD may be
+//! attached several times, like one I/O page table shared by several
+//! domains; each attachment hears every invalidation.
 //!
 //! DMA (`KTI_DMA_READ`/`KTI_DMA_WRITE`) translates each page as an IOMMU
 //! would: the IOTLB ([`iotlb`]) first, else a walk of the real table from

@@ -14,7 +14,7 @@
 
 use super::{Mm, MmGrab, VendorMeta, ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE};
 use crate::{
-    alloc::flags::GFP_KERNEL,
+    alloc::{flags::GFP_KERNEL, KBox},
     bindings,
     error::{
         code::{EBUSY, EINTR, EINVAL, ENXIO},
@@ -24,6 +24,7 @@ use crate::{
     new_condvar, new_mutex, new_work,
     prelude::*,
     sync::{Arc, CondVar, Mutex},
+    types::Opaque,
     workqueue::{self, Work, WorkItem},
 };
 use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
@@ -231,9 +232,17 @@ impl TdpFd {
 
     /// Registers `importer` with the TDP FD.
     ///
-    /// The registration is keyed by the importer's type: a second importer
-    /// of the same type on the same TDP FD gets `EBUSY`.  On failure the
-    /// reference is given back with the error.
+    /// Each attachment registers importer ops of its own (a heap object
+    /// that lives as long as the [`Attachment`]), so any number of
+    /// importers, of one type or several, may attach to one TDP FD, up to
+    /// the provider's limit.  On failure the reference is given back with
+    /// the error.
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM`, `EINVAL` if the object has no `register_importer`, or the
+    /// provider's error (`ENOSPC` when it holds as many importers as it
+    /// can).
     #[inline]
     pub fn attach<I: Importer>(
         self,
@@ -242,16 +251,30 @@ impl TdpFd {
         let Some(register) = self.ops().register_importer else {
             return Err((EINVAL, self));
         };
+        let ops = match KBox::new(
+            Opaque::new(bindings::kvm_tdp_importer_ops {
+                invalidate: Some(ImporterOps::<I>::invalidate),
+            }),
+            GFP_KERNEL,
+        ) {
+            Ok(ops) => ops,
+            Err(e) => return Err((e.into(), self)),
+        };
         let data = core::ptr::from_ref::<I>(&importer)
             .cast_mut()
             .cast::<c_void>();
-        // SAFETY: the object is referenced; the ops are a static table, and
-        // `data` stays valid until the `Attachment` unregisters (it keeps
-        // `importer` alive).
-        let ret = unsafe { register(self.ptr.as_ptr(), ImporterOps::<I>::ops(), data) };
+        // SAFETY: the object is referenced; `ops` is a heap object of this
+        // attachment's alone, which stays at its address (a `KBox` does not
+        // move its contents) and alive until the `Attachment` has
+        // unregistered it, as does `importer`, which `data` points to.
+        let ret = unsafe { register(self.ptr.as_ptr(), ops.get(), data) };
         match to_result(ret) {
-            // INVARIANT: registered just now.
-            Ok(()) => Ok(Attachment { fd: self, importer }),
+            // INVARIANT: registered just now, with `ops`.
+            Ok(()) => Ok(Attachment {
+                fd: self,
+                ops,
+                importer,
+            }),
             Err(e) => Err((e, self)),
         }
     }
@@ -265,20 +288,10 @@ impl Drop for TdpFd {
     }
 }
 
-/// The importer ops of importer type `I`.
+/// The `invalidate` callback of importer type `I`.
 struct ImporterOps<I: Importer>(PhantomData<I>);
 
 impl<I: Importer> ImporterOps<I> {
-    const OPS: bindings::kvm_tdp_importer_ops = bindings::kvm_tdp_importer_ops {
-        invalidate: Some(Self::invalidate),
-    };
-
-    fn ops() -> *mut bindings::kvm_tdp_importer_ops {
-        let ops: &'static bindings::kvm_tdp_importer_ops = &Self::OPS;
-        // The provider never writes through the pointer.
-        core::ptr::from_ref(ops).cast_mut()
-    }
-
     /// # Safety
     ///
     /// `data` must be the `Arc<I>` data pointer an [`Attachment`] keeps
@@ -295,9 +308,11 @@ impl<I: Importer> ImporterOps<I> {
 ///
 /// # Invariants
 ///
-/// `importer` is registered on `fd` with `ImporterOps::<I>::OPS`.
+/// `importer` is registered on `fd` with `ops`, which identifies this
+/// registration and no other.
 pub struct Attachment<I: Importer> {
     fd: TdpFd,
+    ops: KBox<Opaque<bindings::kvm_tdp_importer_ops>>,
     importer: Arc<I>,
 }
 
@@ -321,7 +336,7 @@ impl<I: Importer> Drop for Attachment<I> {
         if let Some(unregister) = self.fd.ops().unregister_importer {
             // SAFETY: registered by the type invariant; once this returns
             // no callback runs, so `importer` may be dropped after it.
-            unsafe { unregister(self.fd.ptr.as_ptr(), ImporterOps::<I>::ops()) };
+            unsafe { unregister(self.fd.ptr.as_ptr(), self.ops.get()) };
         }
     }
 }
