@@ -730,13 +730,12 @@ static void *importer_thread(void *arg)
 
 static void *churn_thread(void *arg)
 {
-	struct kti_attach again = { .tdp_fd = P.tdp };
 	int c = kti_open("/dev/kvm_tdp_importer_c");
 	int rust = kti_open("/dev/kvm_tdp_iommu");
 	struct worker *w = arg;
 	unsigned int k, n, pg;
+	__u32 ids[3], flags;
 	__u64 before;
-	__u32 ids[3];
 
 	for (; !stopping(); w->iters++) {
 		n = 1 + w->iters % 3;
@@ -744,11 +743,11 @@ static void *churn_thread(void *arg)
 		 * Each Rust attachment registers ops of its own: a second one,
 		 * in either mode, registers and unregisters while reports race.
 		 */
-		again.flags = w->iters & 1 ? KTI_ATTACH_HW : 0;
-		k = kti_attach(rust, P.tdp, again.flags);
+		flags = w->iters & 1 ? KTI_ATTACH_HW : 0;
+		k = kti_attach(rust, P.tdp, flags);
 		TEST_ASSERT(!ioctl(rust, KTI_DETACH, &k),
 			    "%s: detaching a second Rust attachment (flags %#x): %s",
-			    P.name, again.flags, strerror(errno));
+			    P.name, flags, strerror(errno));
 		for (k = 0; k < n; k++)
 			ids[k] = kti_attach(c, P.tdp, 0);
 		for (k = 0; k < n; k++) {

@@ -26,7 +26,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvm_util.h"
@@ -269,40 +268,20 @@ static void test_numbers(void)
 	TEST_ASSERT(KVM_CAP_TDP_FD > 248, "KVM_CAP_TDP_FD is %d", KVM_CAP_TDP_FD);
 }
 
-/*
- * Runs @fn in a child, so that one item's failure (an assertion, or a
- * kernel oops killing the task) does not hide the others'.
- */
-static void run(void (*fn)(void), const char *what)
-{
-	int status;
-	pid_t pid;
-
-	fflush(stdout);
-	pid = fork();
-	TEST_ASSERT(pid >= 0, "fork: %s", strerror(errno));
-	if (!pid) {
-		fn();
-		exit(0);
-	}
-	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
-	ksft_test_result(WIFEXITED(status) && !WEXITSTATUS(status), "%s\n", what);
-}
-
 int main(void)
 {
 	ksft_print_header();
 	ksft_set_plan(4);
 	TEST_ASSERT(kvm_has_cap(KVM_CAP_TDP_FD), "KVM_CAP_TDP_FD missing");
 
-	run(test_numbers,
+	run_in_child(test_numbers,
 	    "uapi: capability 239 is not ours; KVM_CAP_TDP_FD above upstream's");
-	run(test_dirty_ring,
+	run_in_child(test_dirty_ring,
 	    "dirty ring: EBUSY while exported; then EOPNOTSUPP, KVM_CAP_TDP_FD 0");
-	run(test_gpa_reach,
+	run_in_child(test_gpa_reach,
 	    "GPA beyond the table's reach: EINVAL for DMA (IOTLB too) and fault");
 	/* Last: on a kernel that copies it, it may oops. */
-	run(test_not_ram,
+	run_in_child(test_not_ram,
 	    "/dev/mem (VM_PFNMAP) page: ENXIO from KVM's fault and the importer's copy");
 	ksft_finished();
 }

@@ -29,7 +29,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvm_util.h"
@@ -132,22 +131,6 @@ static void test_debugfs(void)
 		    "%s still exists after rmmod", TDP_FD_DEBUGFS);
 }
 
-static void run(void (*fn)(void), const char *what)
-{
-	int status;
-	pid_t pid;
-
-	fflush(stdout);
-	pid = fork();
-	TEST_ASSERT(pid >= 0, "fork: %s", strerror(errno));
-	if (!pid) {
-		fn();
-		exit(0);
-	}
-	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
-	ksft_test_result(WIFEXITED(status) && !WEXITSTATUS(status), "%s\n", what);
-}
-
 int main(void)
 {
 	bool ok = true;
@@ -158,9 +141,9 @@ int main(void)
 		    getenv("KTDP_KO_IOMMU"),
 		    "KTDP_KO_TDP_FD, KTDP_KO_IMPORTER_C and KTDP_KO_IOMMU must name the modules");
 
-	run(test_miscdevice,
+	run_in_child(test_miscdevice,
 	    "miscdevice: rmmod kvm_tdp_iommu is EWOULDBLOCK while /dev/kvm_tdp_iommu is open");
-	run(test_debugfs,
+	run_in_child(test_debugfs,
 	    "debugfs: rmmod kvm_tdp_fd is EWOULDBLOCK while a removed TDP FD's stats is open (read EIO)");
 
 	/* Back to how the suite found them, whatever failed above. */

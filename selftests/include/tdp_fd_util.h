@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvm_util.h"
@@ -40,6 +42,27 @@ static inline bool param_is_yes(const char *path)
 		c = 0;
 	fclose(f);
 	return c == 'Y' || c == '1';
+}
+
+/*
+ * Runs @fn in a child and reports one TAP line, @what, for it: so that one
+ * item's failure (an assertion, or a kernel oops killing the task) does not
+ * hide the others'.
+ */
+static inline void run_in_child(void (*fn)(void), const char *what)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		fn();
+		exit(0);
+	}
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+	ksft_test_result(WIFEXITED(status) && !WEXITSTATUS(status), "%s\n", what);
 }
 
 /* Opens a sample importer's device; must work. */
