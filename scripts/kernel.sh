@@ -23,7 +23,7 @@ FRAGMENT=config/kvm-tdp-fd.config
 
 # KTDP_KASAN=1 (the default): config/kasan.config merged in, in its own
 # tree (scripts/env.sh points KDIR there).
-if [ "${KTDP_KASAN:-1}" = 1 ] && [ "${KTDP_VARIANT:-}" != base ]; then
+if [ "${KTDP_KASAN:-1}" = 1 ] && [ -z "${KTDP_VARIANT:-}" ]; then
 	mkdir -p "$KTDP_CACHE"
 	cat "$FRAGMENT" config/kasan.config >"$KTDP_CACHE/kasan-fragment.config"
 	FRAGMENT=$KTDP_CACHE/kasan-fragment.config
@@ -41,6 +41,23 @@ if [ "${KTDP_VARIANT:-}" = base ]; then
 	FRAGMENT=$KTDP_CACHE/base-fragment.config
 fi
 
+# KTDP_VARIANT=lint: the same source, series and overlays, configured with
+# config/lint.config merged in (the options the Rust code must also build
+# without), in its own tree.  Only what modules are built against is made
+# (modules_prepare: the Rust crates and the build tools); make lint compiles
+# the modules against it.
+STAMP=arch/x86/boot/bzImage
+if [ "${KTDP_VARIANT:-}" = lint ]; then
+	KDIR=$KTDP_CACHE/linux-lint
+	STAMP=rust/kernel.o
+	mkdir -p "$KTDP_CACHE"
+	# lint.config's values replace the fragment's.
+	syms=$(sed -n 's/^\(CONFIG_[A-Z0-9_]*\)=.*/\1/p' config/lint.config | paste -sd'|')
+	{ grep -Ev "^($syms)(_[A-Z0-9_]*)?=" "$FRAGMENT"; cat config/lint.config; } \
+		>"$KTDP_CACHE/lint-fragment.config"
+	FRAGMENT=$KTDP_CACHE/lint-fragment.config
+fi
+
 # Exclusive for the whole build: no other clone composes, builds or boots
 # this tree meanwhile (scripts/env.sh, ktdp_lock).
 ktdp_lock -x
@@ -55,7 +72,7 @@ key=$(
 )
 
 if [ "$(cat "$KDIR/.ktdp-key" 2>/dev/null)" = "$key" ] &&
-	[ -f "$KDIR/arch/x86/boot/bzImage" ]; then
+	[ -f "$KDIR/$STAMP" ]; then
 	ktdp_log "kernel: up to date ($KDIR, key $key)"
 	exit 0
 fi
@@ -124,6 +141,13 @@ done <"$(realpath "$FRAGMENT")"
 [ $bad = 0 ] || ktdp_die "the config fragment was not honoured (see above)"
 
 # 4. Build.  The key is written last, so an interrupted build is redone.
+if [ "${KTDP_VARIANT:-}" = lint ]; then
+	ktdp_log "kernel: building what modules need in $KDIR"
+	ktdp_kmake CLIPPY=1 modules_prepare
+	echo "$key" >"$KDIR/.ktdp-key"
+	ktdp_log "kernel: done (key $key)"
+	exit 0
+fi
 ktdp_log "kernel: building bzImage and modules in $KDIR"
 # CLIPPY=1: the overlaid kernel crate code is linted as it is built (with
 # CONFIG_WERROR, a clippy warning fails the build).  The key goes into the

@@ -13,10 +13,12 @@
 //! the table; the object passes each report on, as a GPA range, to every
 //! importer whose view of memory it concerns.
 //!
-//! Layout: [`tdp_fd`] is the object and its locking; [`registry`],
-//! [`range`] and [`filter`] are its pure logic, also compiled and tested on
-//! the host (`logic/`); [`stats`] its debugfs counters.  The unsafe glue is
-//! in `rust/kernel/kvm_tdp.rs`.  See `Documentation/design.rst`.
+//! Layout: [`tdp_fd`] is the provider's part of the object, which counts
+//! what happens; [`stats`] its debugfs counters.  The object itself, its
+//! importers, their locking, the fan-out of reports and the unsafe glue to
+//! KVM are `kernel::kvm_tdp::provider`, in `rust/`, with its pure logic
+//! (report ranges, the importer registry) tested on the host (`logic/`).
+//! See `Documentation/design.rst`.
 //!
 //! Lifetime: every export holds a reference on this module (KVM takes it),
 //! and so does every module that links `kvm_tdp_fd_get()`, so the module
@@ -25,15 +27,8 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{c_str, debugfs::Dir, kvm_tdp::Registration, prelude::*};
 
-pub mod filter;
-pub mod range;
-pub mod registry;
 pub mod stats;
 pub mod tdp_fd;
-
-// The report bits this module's logic uses are KVM's.
-const _: () = assert!(filter::SHARED == kernel::kvm_tdp::FILTER_SHARED);
-const _: () = assert!(filter::PRIVATE == kernel::kvm_tdp::FILTER_PRIVATE);
 
 module! {
     type: KvmTdpFdModule,
@@ -43,7 +38,7 @@ module! {
     license: "GPL",
 }
 
-kernel::kvm_tdp_fd_c_abi!();
+kernel::kvm_tdp_fd_c_abi!(tdp_fd::TdpFd);
 
 /// State shared by all TDP FD objects.
 pub struct Shared {
@@ -60,24 +55,24 @@ impl Shared {
     }
 }
 
-/// The owner of this module's `'static` operation tables (the TDP FD's
-/// file operations, its debugfs files).
+/// The owner of this module's `'static` operation tables: the provider's
+/// ops, which KVM's exports keep using, and its debugfs files.
 impl kernel::ModuleOwner for KvmTdpFdModule {
     const THIS_MODULE: &'static ThisModule = &THIS_MODULE;
 }
 
 /// The module's state: the provider registration, from load to unload.
-struct KvmTdpFdModule {
+pub struct KvmTdpFdModule {
     _registration: Registration<tdp_fd::TdpFd>,
 }
 
 impl kernel::Module for KvmTdpFdModule {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         let shared = Shared {
             debugfs: Dir::new(c_str!("kvm_tdp_fd")),
             next: AtomicU64::new(0),
         };
-        let registration = Registration::new(module, shared)?;
+        let registration = Registration::new(shared)?;
         pr_info!("registered as KVM's TDP FD provider\n");
         Ok(KvmTdpFdModule {
             _registration: registration,

@@ -7,12 +7,14 @@
 //! one `name: value` line per counter below.  Counters only grow, except
 //! `importers`, the number registered now.
 
-use crate::filter;
 use core::{
     fmt,
     sync::atomic::{AtomicU64, Ordering::Relaxed},
 };
-use kernel::debugfs::Writer;
+use kernel::{
+    debugfs::Writer,
+    kvm_tdp::{FILTER_ALL, FILTER_PRIVATE, FILTER_SHARED},
+};
 
 /// The counters of one TDP FD.
 #[derive(Default)]
@@ -29,7 +31,8 @@ pub struct Stats {
     pub reports_both: AtomicU64,
     /// Reports of the whole table.
     pub reports_whole: AtomicU64,
-    /// Reports not passed on: they concern no memory the view maps.
+    /// Reports not passed on: empty, or of private memory only, which the
+    /// exported table never maps.
     pub reports_filtered: AtomicU64,
     /// Calls of importers' `invalidate`.
     pub deliveries: AtomicU64,
@@ -51,9 +54,9 @@ pub struct Stats {
 impl Stats {
     /// Counts a report from KVM by the kinds of memory it concerns.
     pub fn count_report(&self, kinds: u32, whole: bool) {
-        let counter = match kinds & filter::ALL {
-            filter::SHARED => &self.reports_shared,
-            filter::PRIVATE => &self.reports_private,
+        let counter = match kinds & FILTER_ALL {
+            FILTER_SHARED => &self.reports_shared,
+            FILTER_PRIVATE => &self.reports_private,
             _ => &self.reports_both,
         };
         counter.fetch_add(1, Relaxed);

@@ -1,54 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The TDP FD object: one per `KVM_CREATE_TDP_FD`.
+//! The provider's part of a TDP FD object: one per `KVM_CREATE_TDP_FD`.
 //!
-//! # Concurrency
-//!
-//! The importers of an object live in a [`Registry`] behind a spinlock,
-//! `importers`.  KVM's reports arrive in [`TdpFd::invalidate`] with
-//! `kvm->mmu_lock` and the export's report lock held; the fan-out takes
-//! `importers` and calls each importer's `invalidate` with it held.
-//! `register_importer` and `unregister_importer` take the same lock, so:
-//!
-//! - a report reaches exactly the importers registered when it is passed on;
-//! - once `unregister_importer` has taken the importer out of the registry
-//!   and dropped the lock, no callback of that importer runs (it would hold
-//!   the lock) or can start (the importer is no longer in the registry).
-//!
-//! The lock order is `kvm->mmu_lock` -> export report lock -> `importers`
-//! -> the importer's own locks.  Nothing under `importers` sleeps or
-//! allocates: the registry has a fixed capacity, and importers' callbacks
-//! must not sleep.  Faults do not take `importers`.
+//! `kernel::kvm_tdp::provider` owns the object, KVM's export, the importers,
+//! their locking and the fan-out of KVM's reports (see its documentation
+//! for the lock order); this part counts what happens, for debugfs.  Its
+//! methods that run on a report or an importer operation do so under
+//! `kvm->mmu_lock` or the importer registry's spinlock: they only count.
 
-use crate::{
-    filter::View,
-    range::GpaRange,
-    registry::{Registry, RegistryError},
-    stats::Stats,
-    KvmTdpFdModule, Shared,
-};
+use crate::{stats::Stats, KvmTdpFdModule, Shared};
 use kernel::{
     c_str,
     debugfs::{self, Dir},
     fmt,
-    kvm_tdp::{Export, ImporterKey, ImporterRef, Mm, Provider, VendorMeta},
-    new_spinlock,
+    kvm_tdp::{Export, ImporterOp, Mm, Provider, Report},
     prelude::*,
     str::CString,
-    sync::{Arc, ArcBorrow, SpinLock},
+    sync::Arc,
 };
 
-/// The provider's object for one export of a VM's TDP.
-#[pin_data]
+/// The provider's part of the object for one export of a VM's TDP.
 pub struct TdpFd {
-    export: Export,
-    /// The table's format; the root never changes while exported.
-    meta: VendorMeta,
-    /// The kinds of memory the exported table maps.
-    view: View,
-    /// The registered importers.
-    #[pin]
-    importers: SpinLock<Registry<ImporterKey, ImporterRef>>,
     stats: Arc<Stats>,
     /// `stats` in this object's debugfs directory, which it keeps; empty
     /// without debugfs.
@@ -69,84 +41,48 @@ impl TdpFd {
 }
 
 impl Provider for TdpFd {
+    type Owner = KvmTdpFdModule;
     type Shared = Shared;
 
-    fn create(shared: &Shared, export: Export) -> Result<Arc<Self>> {
-        let meta = export.metadata()?;
+    fn create(shared: &Shared, _export: &Export) -> Result<Self> {
         let stats = Arc::new(Stats::default(), GFP_KERNEL)?;
         let debugfs = Self::debugfs_dir(shared)
             .read_only_file::<KvmTdpFdModule, _>(c_str!("stats"), stats.clone());
-        Arc::pin_init(
-            pin_init!(TdpFd {
-                export,
-                meta,
-                // KVM exports only the shared view (KVM_TDP_FD_MODE_SHARED).
-                view: View::Shared,
-                importers <- new_spinlock!(Registry::new(), "kvm_tdp_fd:importers"),
-                stats,
-                _debugfs: debugfs,
-            }),
-            GFP_KERNEL,
-        )
+        Ok(TdpFd {
+            stats,
+            _debugfs: debugfs,
+        })
     }
 
-    fn invalidate(this: ArcBorrow<'_, Self>, start: u64, end: u64, filter: u32) {
-        let Some(range) = GpaRange::from_gfns(start, end) else {
-            return;
-        };
-        this.stats.count_report(filter, range.is_whole());
-        if !this.view.wants(filter) {
-            Stats::inc(&this.stats.reports_filtered);
-            return;
+    fn reported(&self, report: &Report, importers: usize) {
+        let stats = &self.stats;
+        stats.count_report(report.filter, report.start == 0 && report.end == u64::MAX);
+        match report.range {
+            Some(range) => {
+                stats.note_delivery(range.start, range.size, report.filter, importers as u64)
+            }
+            None => Stats::inc(&stats.reports_filtered),
         }
-        let importers = this.importers.lock();
-        for (_, importer) in importers.iter() {
-            importer.invalidate(range.start, range.size);
-        }
-        this.stats
-            .note_delivery(range.start, range.size, filter, importers.len() as u64);
     }
 
-    fn register_importer(this: ArcBorrow<'_, Self>, importer: ImporterRef) -> Result {
-        let mut importers = this.importers.lock();
-        match importers.register(importer.key(), importer) {
+    fn importer_op(&self, op: ImporterOp, result: Result, importers: usize) {
+        match result {
             Ok(()) => {
-                Stats::inc(&this.stats.registrations);
-                this.stats.set_importers(importers.len());
-                Ok(())
+                if op == ImporterOp::Register {
+                    Stats::inc(&self.stats.registrations);
+                }
+                self.stats.set_importers(importers);
             }
-            Err(e) => {
-                Stats::inc(&this.stats.op_errors);
-                Err(match e {
-                    RegistryError::Busy => EBUSY,
-                    RegistryError::Full => ENOSPC,
-                    RegistryError::NotFound => ENOENT,
-                })
-            }
+            Err(_) => Stats::inc(&self.stats.op_errors),
         }
     }
 
-    fn unregister_importer(this: ArcBorrow<'_, Self>, key: ImporterKey) -> Option<ImporterRef> {
-        let mut importers = this.importers.lock();
-        let removed = importers.unregister(key).ok();
-        if removed.is_some() {
-            this.stats.set_importers(importers.len());
-        } else {
-            Stats::inc(&this.stats.op_errors);
-        }
-        removed
-    }
-
-    fn fault(this: ArcBorrow<'_, Self>, mm: Mm, gfn: u64, access: u32) -> Result {
-        Stats::inc(&this.stats.faults);
-        let ret = this.export.fault(&mm, gfn, access);
+    fn fault(&self, export: &Export, mm: &Mm, gfn: u64, access: u32) -> Result {
+        Stats::inc(&self.stats.faults);
+        let ret = export.fault(mm, gfn, access);
         if ret.is_err() {
-            Stats::inc(&this.stats.fault_errors);
+            Stats::inc(&self.stats.fault_errors);
         }
         ret
-    }
-
-    fn metadata(&self) -> Result<&VendorMeta> {
-        Ok(&self.meta)
     }
 }

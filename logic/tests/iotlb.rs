@@ -10,6 +10,7 @@ fn e(gfn: u64) -> Entry {
         gfn,
         pfn: gfn + 1000,
         writable: gfn % 2 == 0,
+        token: (),
     }
 }
 

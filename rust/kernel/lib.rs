@@ -37,11 +37,10 @@ mod build_assert;
 pub mod debugfs;
 pub mod device;
 pub mod error;
-pub mod file;
 #[cfg(CONFIG_RUST_FW_LOADER_ABSTRACTIONS)]
 pub mod firmware;
+pub mod fs;
 pub mod init;
-pub mod io_pgtable;
 pub mod ioctl;
 #[cfg(CONFIG_KUNIT)]
 pub mod kunit;
@@ -62,6 +61,7 @@ mod static_assert;
 pub mod std_vendor;
 pub mod str;
 pub mod sync;
+pub mod table_page;
 pub mod task;
 pub mod time;
 pub mod types;

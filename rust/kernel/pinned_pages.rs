@@ -33,15 +33,27 @@ pub struct PinnedPages {
 // the pages' PFNs, which do not change while pinned.
 unsafe impl Send for PinnedPages {}
 
-// SAFETY: `&PinnedPages` only allows reading PFNs.
+// SAFETY: `&PinnedPages` allows reading PFNs, and copying to and from the
+// pinned pages, which any task may do concurrently (as devices' DMA does).
 unsafe impl Sync for PinnedPages {}
 
 impl PinnedPages {
     /// Pins `npages` pages of the current task's memory from user address
     /// `addr` (page aligned), for writing too if `writable`.
     ///
-    /// Fails with `EINVAL` for an unaligned or empty range, `ENOMEM`, or
+    /// # Errors
+    ///
+    /// `EINVAL` for an unaligned, empty or too large range, `ENOMEM`, or
     /// the error of the first page that cannot be pinned (e.g. `EFAULT`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::pinned_pages::PinnedPages;
+    ///
+    /// assert_eq!(PinnedPages::pin(0x1001, 1, false).err(), Some(EINVAL));
+    /// assert_eq!(PinnedPages::pin(0x1000, 0, false).err(), Some(EINVAL));
+    /// ```
     pub fn pin(addr: usize, npages: usize, writable: bool) -> Result<Self> {
         if addr % PAGE_SIZE != 0 || npages == 0 || npages > i32::MAX as usize {
             return Err(EINVAL);
@@ -100,6 +112,50 @@ impl PinnedPages {
         let page = *self.pages.get(i)?;
         // SAFETY: `page` is pinned, hence a valid struct page.
         Some(unsafe { bindings::page_to_pfn(page) } as u64)
+    }
+}
+
+impl PinnedPages {
+    /// The `i`th page, if the `len` bytes at `offset` lie within it.
+    fn page(&self, i: usize, offset: usize, len: usize) -> Result<*mut bindings::page> {
+        let page = *self.pages.get(i).ok_or(EINVAL)?;
+        match offset.checked_add(len) {
+            Some(end) if len > 0 && end <= PAGE_SIZE => Ok(page),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// Copies `dst.len()` bytes at `offset` of the `i`th page to `dst`.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` if `i` is out of range or the bytes do not lie within one
+    /// page.
+    pub fn copy_from(&self, i: usize, offset: usize, dst: &mut [u8]) -> Result {
+        let page = self.page(i, offset, dst.len())?;
+        // SAFETY: `page` is pinned, hence a valid page that stays allocated
+        // while `self` lives, and the span lies within it; `dst` is valid
+        // for its length.  The page's owner may write it concurrently: the
+        // bytes are copied as they are, as a device's DMA would.
+        unsafe { bindings::memcpy_from_page(dst.as_mut_ptr().cast(), page, offset, dst.len()) };
+        Ok(())
+    }
+
+    /// Copies `src` to `offset` of the `i`th page.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` as for [`PinnedPages::copy_from`], `EACCES` if the pages were
+    /// not pinned for writing.
+    pub fn copy_to(&self, i: usize, offset: usize, src: &[u8]) -> Result {
+        if !self.writable {
+            return Err(EACCES);
+        }
+        let page = self.page(i, offset, src.len())?;
+        // SAFETY: as in `copy_from`; pinned with `FOLL_WRITE`, the page is
+        // the owner's own, writable one (copy-on-write was broken).
+        unsafe { bindings::memcpy_to_page(page, offset, src.as_ptr().cast(), src.len()) };
+        Ok(())
     }
 }
 

@@ -8,47 +8,58 @@
 //! `caches` (a spinlock over the IOTLB and, in the hardware-faithful mode,
 //! the paging-structure cache) is taken by [`Domain::invalidate`], under
 //! KVM's `mmu_lock` and the TDP FD's importer lock, and by DMA, which
-//! translates, caches and copies each page with it held.  So once
-//! `invalidate` for a range has returned, no DMA uses a translation or a
-//! table pointer of that range it cached before, and no copy to or from a
-//! page of the range is in flight: KVM may then free the page, or the
-//! table.  Faults are requested with `caches` released (a fault takes
-//! `mmu_lock`, which ranks above it).
+//! translates, caches and copies each page with it held, and under it the
+//! attachment's [`TableReader`].  So once `invalidate` for a range has
+//! returned, no DMA uses a translation or a table of that range it cached
+//! before, and no copy to or from a page of the range is in flight: KVM may
+//! then free the page, or the table.  Faults are requested with `caches`
+//! released (a fault takes `mmu_lock`, which ranks above it).
+//!
+//! What DMA caches are tokens of the reader's (`kernel::kvm_tdp::reader`):
+//! the reader reads a table and copies a page only through a token that no
+//! invalidation since its walk has covered, so even a cache this domain
+//! failed to flush could not make it touch memory KVM let go; but a report
+//! KVM fails to make leaves the token current, and the DMA then uses the
+//! stale translation, as a device would.
 //!
 //! # The hardware-faithful mode
 //!
-//! With `KTI_ATTACH_HW` the domain also caches the table pointers its walks
-//! read ([`crate::psc`]) and starts each walk from the deepest one cached
-//! for the GPA.  Each walk still runs under a [`TableReader`], i.e. with
-//! the RCU read lock held, but that does not protect a table pointer cached
-//! by an earlier walk: a grace period may have ended between the two, and
-//! KVM frees page tables after one.  So such a walk reads a table that only
-//! KVM's invalidations vouch for, as an IOMMU's does, which is the point:
-//! a table KVM frees or repurposes without reporting its range is read
-//! after it is gone (stale data, a failed DMA, or a KASAN report).
+//! With `KTI_ATTACH_HW` the domain also caches the tables its walks reach
+//! ([`crate::psc`]) and starts each walk from the deepest one cached for
+//! the GPA.  Each walk runs under a [`TableReader`], with the RCU read lock
+//! held, but that does not protect a table cached by an earlier walk: a
+//! grace period may have ended between the two, and KVM frees page tables
+//! after one.  So such a walk reads a table that only KVM's invalidations
+//! vouch for, as an IOMMU's does, which is the point: a table KVM frees or
+//! repurposes without reporting its range is read after it is gone (stale
+//! data, a failed DMA, or a KASAN report).
 //!
 //! A shadow domain ([`Domain::new_shadow`]) walks a table of its own
 //! instead, built by [`Domain::shadow_map`] from pinned pages; its `shadow`
 //! mutex serializes mappings and ranks above `caches`.
 
 use crate::{
-    iotlb::{Entry, Iotlb, Slot, IOTLB_SIZE},
+    iotlb::{self, Iotlb, IOTLB_SIZE},
     psc::{self, Psc, PSC_SLOTS},
-    pte::{Layout, WalkError, ENTRIES},
+    pte::{self, Layout, Tables, WalkError, ENTRIES},
     shadow::{self, MapError, Store},
 };
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::{
+    convert::Infallible,
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
+};
 use kernel::{
     alloc::KVVec,
-    io_pgtable::TablePage,
     kvm_tdp::{
-        importer::{Importer, TableReader, TdpFd},
+        importer::{Attachment, Importer, TdpFdRef},
+        reader::{Entry, Leaf, Table, TableReader},
         MmGrab, ACCESS_READ, ACCESS_WRITE,
     },
     new_mutex, new_spinlock,
     pinned_pages::PinnedPages,
     prelude::*,
     sync::{Mutex, SpinLock},
+    table_page::TablePage,
 };
 
 /// What one attachment has seen; the numbers `KTI_STATS` returns.
@@ -91,11 +102,12 @@ pub struct PscCounters {
     pub entries: u64,
 }
 
-/// What DMA caches: the IOTLB and, in the hardware-faithful mode, the
-/// paging-structure cache.
+/// What DMA caches: the IOTLB (with the leaf's token, for a domain on a
+/// TDP FD) and, in the hardware-faithful mode, the paging-structure cache
+/// (of table tokens).
 pub struct Caches {
-    iotlb: Iotlb<KVec<Slot>>,
-    psc: Option<Psc<KVec<psc::Slot>>>,
+    iotlb: Iotlb<KVec<iotlb::Slot<Option<Leaf>>>>,
+    psc: Option<Psc<KVec<psc::Slot<Table>>>>,
 }
 
 impl Caches {
@@ -116,7 +128,7 @@ impl Caches {
 }
 
 /// An empty IOTLB, its slots on the heap.
-fn new_iotlb() -> Result<Iotlb<KVec<Slot>>> {
+fn new_iotlb() -> Result<Iotlb<KVec<iotlb::Slot<Option<Leaf>>>>> {
     Ok(Iotlb::with_slots(KVec::from_elem(
         None, IOTLB_SIZE, GFP_KERNEL,
     )?))
@@ -183,7 +195,63 @@ impl Store for Pages {
 /// A shadow domain's own table and the pins behind its mappings.
 pub struct Shadow {
     pages: Pages,
-    pins: KVec<PinnedPages>,
+    /// Each pinned range, with the GPA it is mapped at.
+    pins: KVec<(u64, PinnedPages)>,
+}
+
+impl Shadow {
+    /// The pins and the page index behind `gpa`, if mapped.
+    fn pin_of(&self, gpa: u64) -> Option<(&PinnedPages, usize)> {
+        self.pins.iter().find_map(|(start, pins)| {
+            let page = gpa.checked_sub(*start)? >> 12;
+            (page < pins.len() as u64).then_some((pins, page as usize))
+        })
+    }
+}
+
+/// The shadow table, read through its pages: a table is the index of its
+/// page.
+struct ShadowTables<'a> {
+    pages: &'a Pages,
+    /// The table and index of the entry read last.
+    last: (usize, usize),
+}
+
+impl Tables for ShadowTables<'_> {
+    type Table = usize;
+    type Error = Infallible;
+
+    fn read(&mut self, table: usize, index: usize) -> Result<u64, Infallible> {
+        self.last = (table, index);
+        Ok(self.pages.get(table, index))
+    }
+
+    fn next(&mut self, pa: u64) -> Option<usize> {
+        let child = self.pages.child(self.last.0, self.last.1)?;
+        (self.pages.pa(child) == pa).then_some(child)
+    }
+}
+
+/// The exported table, read through `reader`: a table is a token of it.
+struct ExportedTables<'r, 'a> {
+    reader: &'r TableReader<'a>,
+    /// The entry read last.
+    last: Option<Entry>,
+}
+
+impl Tables for ExportedTables<'_, '_> {
+    type Table = Table;
+    type Error = Error;
+
+    fn read(&mut self, table: Table, index: usize) -> Result<u64> {
+        let entry = self.reader.entry(&table, index)?;
+        self.last = Some(entry);
+        Ok(entry.raw())
+    }
+
+    fn next(&mut self, pa: u64) -> Option<Table> {
+        self.last?.table().filter(|t| t.pa() == pa)
+    }
 }
 
 impl Shadow {
@@ -194,7 +262,7 @@ impl Shadow {
 
     /// Pages pinned for it.
     pub fn pinned_pages(&self) -> u64 {
-        self.pins.iter().map(|p| p.len() as u64).sum()
+        self.pins.iter().map(|(_, p)| p.len() as u64).sum()
     }
 }
 
@@ -210,8 +278,6 @@ fn inc(c: &AtomicU64) {
 pub struct Domain {
     /// The table's layout.
     layout: Layout,
-    /// Host physical address of the table's root.
-    root: u64,
     /// Whether DMA misses fault the GFN in (`KTI_ATTACH_NO_FAULT` clear).
     fault_on_miss: bool,
     /// With `KTI_ATTACH_FAULT_WQ`, the attaching process's mm: faults are
@@ -239,11 +305,10 @@ pub enum Dir {
 }
 
 impl Domain {
-    /// A domain for a table with `layout` rooted at `root`, nothing cached;
-    /// hardware-faithful (with a paging-structure cache) if `hw`.
+    /// A domain for a table with `layout`, nothing cached; hardware-faithful
+    /// (with a paging-structure cache) if `hw`.
     pub fn new(
         layout: Layout,
-        root: u64,
         fault_on_miss: bool,
         fault_wq: Option<MmGrab>,
         hw: bool,
@@ -251,7 +316,6 @@ impl Domain {
         let caches = Caches::new(hw)?;
         Ok(pin_init!(Domain {
             layout,
-            root,
             fault_on_miss,
             fault_wq,
             caches <- new_spinlock!(caches, "kvm_tdp_iommu:caches"),
@@ -264,11 +328,9 @@ impl Domain {
     /// [`Domain::shadow_map`]; misses are errors, never faults.
     pub fn new_shadow() -> Result<impl PinInit<Self>> {
         let pages = Pages::new()?;
-        let root = pages.pa(0);
         let caches = Caches::new(false)?;
         Ok(pin_init!(Domain {
             layout: shadow::layout(),
-            root,
             fault_on_miss: false,
             fault_wq: None,
             caches <- new_spinlock!(caches, "kvm_tdp_iommu:caches"),
@@ -358,13 +420,14 @@ impl Domain {
             return Err(e);
         }
         // Cannot fail: room was reserved before anything was mapped.
-        shadow.pins.push(pins, GFP_KERNEL)?;
+        shadow.pins.push((gpa, pins), GFP_KERNEL)?;
         Ok(())
     }
 
     /// Translates `gpa` for `dir` and copies `buf` (within one page) from or
     /// to it with the IOTLB locked; on a miss, faults and retries if allowed.
-    /// `fd` is the TDP FD of a domain that faults; `None` for a shadow one.
+    /// `att` is the attachment of a domain on a TDP FD (this domain); `None`
+    /// for a shadow domain.
     ///
     /// A mapping can be taken away again between a fault and the walk that
     /// follows (a zap, or the kernel migrating the page for compaction), as
@@ -374,79 +437,177 @@ impl Domain {
     /// GPA beyond what the table translates; `ENXIO` for a page that is not
     /// ordinary RAM (which a vCPU's fault may have mapped), which is never
     /// copied.
-    pub fn dma_page(&self, fd: Option<&TdpFd>, gpa: u64, buf: &mut [u8], dir: Dir) -> Result {
+    pub fn dma_page(
+        &self,
+        att: Option<&Attachment<Domain>>,
+        gpa: u64,
+        buf: &mut [u8],
+        dir: Dir,
+    ) -> Result {
         // An address beyond the table's reach is no address of the guest's:
         // neither the walk nor the IOTLB may alias it to a lower one.
         if !self.layout.reaches(gpa) {
             return Err(EINVAL);
         }
+        let Some(att) = att else {
+            return self.dma_shadow(gpa, buf, dir);
+        };
         let gfn = gpa >> 12;
-        let offset = gpa & 0xfff;
         let write = dir == Dir::Write;
         let mut faults = 0;
         loop {
             {
                 let mut caches = self.caches.lock();
                 let Caches { iotlb, psc } = &mut *caches;
-                let reader = TableReader::new();
-                let read = |t: u64, i: usize| reader.read(t, i);
-                let pfn = match iotlb.lookup(gfn) {
-                    Some(e) if e.writable || !write => {
+                let reader = att.reader();
+                let hit = match iotlb.lookup(gfn) {
+                    Some(iotlb::Entry {
+                        writable,
+                        token: Some(leaf),
+                        ..
+                    }) if (writable || !write) && reader.is_current(&leaf) => Some(leaf),
+                    _ => None,
+                };
+                let leaf = match hit {
+                    Some(leaf) => {
                         inc(&self.counters.iotlb_hits);
-                        Some(e.pfn)
+                        Some(leaf)
                     }
-                    _ => {
+                    None => {
                         inc(&self.counters.iotlb_misses);
-                        // In the hardware-faithful mode, from the deepest
-                        // cached table: see "The hardware-faithful mode".
-                        let walk = match psc {
-                            Some(psc) => psc.walk(&self.layout, self.root, gpa, read),
-                            None => self.layout.walk(self.root, gpa, read),
-                        };
-                        match walk {
-                            Ok(leaf) if leaf.readable && (leaf.writable || !write) => {
-                                let level = u64::from(leaf.level);
-                                self.counters.last_leaf_level.store(level, Relaxed);
-                                self.counters.last_leaf_entry.store(leaf.entry, Relaxed);
-                                iotlb.insert(Entry {
-                                    gfn,
-                                    pfn: leaf.pa >> 12,
-                                    writable: leaf.writable,
-                                });
-                                Some(leaf.pa >> 12)
-                            }
-                            Ok(_) | Err(WalkError::NotMapped) => None,
-                            // Emulated MMIO for the guest: no page behind
-                            // it, and a fault cannot map one.
-                            Err(WalkError::Mmio) => {
-                                inc(&self.counters.mmio_walks);
-                                None
-                            }
-                            Err(WalkError::BadLayout | WalkError::BadAddress) => {
-                                return Err(EINVAL)
-                            }
-                            Err(WalkError::Read(e)) => return Err(e),
-                        }
+                        self.walk(&reader, iotlb, psc, gpa, write)?
                     }
                 };
-                if let Some(pfn) = pfn {
-                    let pa = (pfn << 12) | offset;
+                if let Some(leaf) = leaf {
                     return match dir {
-                        Dir::Read => reader.copy_from(pa, buf),
-                        Dir::Write => reader.copy_to(pa, buf),
+                        Dir::Read => reader.copy_from(&leaf, gpa, buf),
+                        Dir::Write => reader.copy_to(&leaf, gpa, buf),
                     };
                 }
             }
             // Not mapped, or not writable: an I/O page fault.
-            let fd = match fd {
-                Some(fd) if self.fault_on_miss && faults < MAX_FAULTS => fd,
-                _ => return Err(EFAULT),
-            };
+            if !self.fault_on_miss || faults >= MAX_FAULTS {
+                return Err(EFAULT);
+            }
             inc(&self.counters.walk_faults);
             inc(&self.counters.faults);
             let access = if write { ACCESS_WRITE } else { ACCESS_READ };
-            self.fault(fd, gfn, access)?;
+            self.fault(att, gfn, access)?;
             faults += 1;
+        }
+    }
+
+    /// Walks the exported table for `gpa` through `reader` (in the
+    /// hardware-faithful mode, from the deepest cached table: see "The
+    /// hardware-faithful mode") and caches the translation; `None` if the
+    /// GPA is not mapped for the access.
+    fn walk(
+        &self,
+        reader: &TableReader<'_>,
+        iotlb: &mut Iotlb<KVec<iotlb::Slot<Option<Leaf>>>>,
+        psc: &mut Option<Psc<KVec<psc::Slot<Table>>>>,
+        gpa: u64,
+        write: bool,
+    ) -> Result<Option<Leaf>> {
+        // A cached table whose token went stale (more invalidations than
+        // the attachment remembers, or one not yet flushed from the cache)
+        // is dropped, and the walk starts again from the root: twice at
+        // most, as a walk from the root reads only current tokens.
+        for _ in 0..2 {
+            let mut tables = ExportedTables { reader, last: None };
+            let walk = match psc {
+                Some(psc) => psc.walk_tables(&self.layout, reader.root(), gpa, &mut tables),
+                None => self.layout.walk_tables(reader.root(), gpa, &mut tables),
+            };
+            match walk {
+                Ok(leaf) if leaf.readable && (leaf.writable || !write) => {
+                    // The reader's token for the same leaf: the two decode
+                    // the same entry, else the layout is not the table's.
+                    let token = tables.last.and_then(|e| e.leaf()).ok_or(EIO)?;
+                    self.note_leaf(&leaf);
+                    iotlb.insert(iotlb::Entry {
+                        gfn: gpa >> 12,
+                        pfn: leaf.pa >> 12,
+                        writable: leaf.writable,
+                        token: Some(token),
+                    });
+                    return Ok(Some(token));
+                }
+                Ok(_) | Err(WalkError::NotMapped) => return Ok(None),
+                // Emulated MMIO for the guest: no page behind it, and a
+                // fault cannot map one.
+                Err(WalkError::Mmio) => {
+                    inc(&self.counters.mmio_walks);
+                    return Ok(None);
+                }
+                Err(WalkError::BadLayout | WalkError::BadAddress) => return Err(EINVAL),
+                Err(WalkError::Read(e)) if e == EAGAIN => {
+                    if let Some(psc) = psc {
+                        psc.flush(gpa, 1);
+                    }
+                }
+                Err(WalkError::Read(e)) => return Err(e),
+            }
+        }
+        Err(EIO)
+    }
+
+    /// Notes the leaf a walk found, for `KTI_STATS`.
+    fn note_leaf(&self, leaf: &pte::Leaf) {
+        let level = u64::from(leaf.level);
+        self.counters.last_leaf_level.store(level, Relaxed);
+        self.counters.last_leaf_entry.store(leaf.entry, Relaxed);
+    }
+
+    /// [`Domain::dma_page`] for a shadow domain: its own table, and the
+    /// pinned pages behind it.  Misses are errors, never faults.
+    fn dma_shadow(&self, gpa: u64, buf: &mut [u8], dir: Dir) -> Result {
+        let gfn = gpa >> 12;
+        let write = dir == Dir::Write;
+        // The shadow mutex ranks above the caches' spinlock.
+        let guard = self.shadow.lock();
+        let shadow = guard.as_ref().ok_or(EINVAL)?;
+        let pfn = {
+            let mut caches = self.caches.lock();
+            match caches.iotlb.lookup(gfn) {
+                Some(e) if e.writable || !write => {
+                    inc(&self.counters.iotlb_hits);
+                    e.pfn
+                }
+                _ => {
+                    inc(&self.counters.iotlb_misses);
+                    let mut tables = ShadowTables {
+                        pages: &shadow.pages,
+                        last: (0, 0),
+                    };
+                    match self.layout.walk_tables(0, gpa, &mut tables) {
+                        Ok(leaf) if leaf.readable && (leaf.writable || !write) => {
+                            self.note_leaf(&leaf);
+                            caches.iotlb.insert(iotlb::Entry {
+                                gfn,
+                                pfn: leaf.pa >> 12,
+                                writable: leaf.writable,
+                                token: None,
+                            });
+                            leaf.pa >> 12
+                        }
+                        Ok(_) | Err(WalkError::NotMapped | WalkError::Mmio) => return Err(EFAULT),
+                        Err(WalkError::BadLayout | WalkError::BadAddress) => return Err(EINVAL),
+                        Err(WalkError::Read(never)) => match never {},
+                    }
+                }
+            }
+        };
+        // The copy goes through the pin behind the GPA, which the
+        // translation must agree with.
+        let (pins, page) = shadow.pin_of(gpa).ok_or(EFAULT)?;
+        if pins.pfn(page) != Some(pfn) {
+            return Err(EIO);
+        }
+        let offset = (gpa & 0xfff) as usize;
+        match dir {
+            Dir::Read => pins.copy_from(page, offset, buf),
+            Dir::Write => pins.copy_to(page, offset, buf),
         }
     }
 }
@@ -455,7 +616,7 @@ impl Domain {
     /// Faults `gfn` in through `fd`: from the workqueue on behalf of the
     /// attaching process with `KTI_ATTACH_FAULT_WQ`, else as the current
     /// task.
-    pub fn fault(&self, fd: &TdpFd, gfn: u64, access: u32) -> Result {
+    pub fn fault(&self, fd: &TdpFdRef, gfn: u64, access: u32) -> Result {
         match &self.fault_wq {
             Some(mm) => fd.fault_from_workqueue(mm, gfn, access),
             None => fd.fault(gfn, access),

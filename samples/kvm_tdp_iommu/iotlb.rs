@@ -12,19 +12,23 @@
 /// Number of entries.
 pub const IOTLB_SIZE: usize = 256;
 
-/// One cached translation of a 4K guest page.
+/// One cached translation of a 4K guest page, with what its user needs to
+/// reach the page (`T`: nothing in the host tests, the leaf's token in the
+/// module).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub struct Entry<T = ()> {
     /// Guest frame.
     pub gfn: u64,
     /// Host frame.
     pub pfn: u64,
     /// Whether writes may use it.
     pub writable: bool,
+    /// How to reach the page.
+    pub token: T,
 }
 
 /// One slot of the cache.
-pub type Slot = Option<Entry>;
+pub type Slot<T = ()> = Option<Entry<T>>;
 
 /// The cache, over `IOTLB_SIZE` slots of storage `S` (a heap allocation
 /// in the kernel: 4 KiB and more do not belong on a kernel stack).
@@ -32,7 +36,7 @@ pub struct Iotlb<S> {
     slots: S,
 }
 
-impl<S: core::ops::DerefMut<Target = [Slot]>> Iotlb<S> {
+impl<T: Copy, S: core::ops::DerefMut<Target = [Slot<T>]>> Iotlb<S> {
     /// An IOTLB over `slots`, emptied.
     ///
     /// # Panics
@@ -49,12 +53,12 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Iotlb<S> {
     }
 
     /// The cached translation of `gfn`.
-    pub fn lookup(&self, gfn: u64) -> Option<Entry> {
+    pub fn lookup(&self, gfn: u64) -> Option<Entry<T>> {
         self.slots[Self::slot(gfn)].filter(|e| e.gfn == gfn)
     }
 
     /// Caches `entry`, replacing whatever shared its slot.
-    pub fn insert(&mut self, entry: Entry) {
+    pub fn insert(&mut self, entry: Entry<T>) {
         self.slots[Self::slot(entry.gfn)] = Some(entry);
     }
 

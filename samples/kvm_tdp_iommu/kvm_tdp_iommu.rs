@@ -9,7 +9,7 @@
 //! importer through the safe API of `kernel::kvm_tdp::importer`.
 //!
 //! Every attachment registers importer ops of its own (see
-//! `kernel::kvm_tdp::importer::TdpFd::attach`), so one TDP FD may be
+//! `kernel::kvm_tdp::importer::TdpFdRef::attach`), so one TDP FD may be
 //! attached several times, like one I/O page table shared by several
 //! domains; each attachment hears every invalidation.
 //!
@@ -31,15 +31,15 @@
 //! GPA range and maps it in a table of the domain's own ([`shadow`]), and
 //! DMA translates through that.  It exists for `make bench`'s comparison.
 
-use core::sync::atomic::Ordering::Relaxed;
+use core::{pin::Pin, sync::atomic::Ordering::Relaxed};
 use kernel::{
     c_str,
     ioctl::{_IOC_DIR, _IOC_NR, _IOC_SIZE, _IOC_TYPE, _IOW, _IOWR},
     kvm_tdp::{
-        importer::{Attachment, TdpFd},
+        importer::{Attachment, TdpFdRef},
         MmGrab, TableKind, ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE,
     },
-    miscdevice::{MiscDevice, Registration},
+    miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
     new_mutex,
     prelude::*,
     sync::{Arc, ArcBorrow, Mutex},
@@ -202,7 +202,7 @@ impl IommuFile {
             attachments[id] = Some(Att::Shadow(domain));
             return Ok(id as isize);
         }
-        let fd = TdpFd::get(tdp_fd)?;
+        let fd = TdpFdRef::get(tdp_fd)?;
         let meta = fd.metadata()?;
         let layout = Layout {
             format: match meta.kind() {
@@ -227,13 +227,7 @@ impl IommuFile {
             None
         };
         let domain = Arc::pin_init(
-            Domain::new(
-                layout,
-                meta.root_hpa(),
-                fault_on_miss,
-                fault_wq,
-                flags & KTI_ATTACH_HW != 0,
-            )?,
+            Domain::new(layout, fault_on_miss, fault_wq, flags & KTI_ATTACH_HW != 0)?,
             GFP_KERNEL,
         )?;
         let attachment = fd.attach(domain).map_err(|(e, _fd)| e)?;
@@ -273,15 +267,15 @@ fn dma(a: &Att, gpa: u64, len: u64, buf: usize, dir: Dir) -> Result<isize> {
         let at = gpa + done;
         let chunk = core::cmp::min(len - done, 4096 - (at & 0xfff)) as usize;
         let page = &mut bounce[..chunk];
-        let fd = a.tdp().ok().map(|a| &**a);
+        let att = a.tdp().ok();
         match dir {
             Dir::Read => {
-                a.domain().dma_page(fd, at, page, dir)?;
+                a.domain().dma_page(att, at, page, dir)?;
                 writer.write_slice(page)?;
             }
             Dir::Write => {
                 reader.read_slice(page)?;
-                a.domain().dma_page(fd, at, page, dir)?;
+                a.domain().dma_page(att, at, page, dir)?;
             }
         }
         done += chunk as u64;
@@ -320,6 +314,7 @@ fn is_stats(cmd: u32) -> bool {
 
 struct KvmTdpIommu;
 
+#[vtable]
 impl MiscDevice for KvmTdpIommu {
     type Owner = KvmTdpIommuModule;
     type Ptr = Arc<IommuFile>;
@@ -457,13 +452,16 @@ impl kernel::ModuleOwner for KvmTdpIommuModule {
 
 /// The module's state: the device, from load to unload.
 struct KvmTdpIommuModule {
-    _misc: Registration<KvmTdpIommu>,
+    _misc: Pin<KBox<MiscDeviceRegistration<KvmTdpIommu>>>,
 }
 
 impl kernel::Module for KvmTdpIommuModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        let options = MiscDeviceOptions {
+            name: c_str!("kvm_tdp_iommu"),
+        };
         Ok(Self {
-            _misc: Registration::new(c_str!("kvm_tdp_iommu"))?,
+            _misc: KBox::pin_init(MiscDeviceRegistration::register(options), GFP_KERNEL)?,
         })
     }
 }

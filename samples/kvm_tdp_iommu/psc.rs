@@ -29,7 +29,7 @@
 //! This file depends on `core` only, so it is compiled both into the module
 //! and into the host-side unit tests (`logic/`).
 
-use crate::pte::{Layout, Leaf, Start, WalkError, PAGE_SHIFT};
+use crate::pte::{ByPa, Layout, Leaf, Start, Tables, WalkError, PAGE_SHIFT};
 
 /// Entries per level.
 pub const PSC_SIZE: usize = 32;
@@ -39,13 +39,14 @@ pub const PSC_LEVELS: u32 = 4;
 /// Slots of a cache: `PSC_SIZE` per level.
 pub const PSC_SLOTS: usize = PSC_SIZE * PSC_LEVELS as usize;
 
-/// A cached pointer to a table.
+/// A cached pointer to a table: its physical address `T`, or a handle that
+/// stands for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub struct Entry<T = u64> {
     /// GPA bits above what the table translates (`gpa >> span_shift`).
     pub prefix: u64,
-    /// Physical address of the table.
-    pub table: u64,
+    /// The table.
+    pub table: T,
     /// Reads allowed by every entry above the table.
     pub readable: bool,
     /// Writes allowed by every entry above the table.
@@ -53,7 +54,7 @@ pub struct Entry {
 }
 
 /// One slot of the cache.
-pub type Slot = Option<Entry>;
+pub type Slot<T = u64> = Option<Entry<T>>;
 
 /// What the cache has done since it was made.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,7 +82,7 @@ pub fn span_shift(level: u32) -> u32 {
     PAGE_SHIFT + 9 * level
 }
 
-impl<S: core::ops::DerefMut<Target = [Slot]>> Psc<S> {
+impl<T: Copy, S: core::ops::DerefMut<Target = [Slot<T>]>> Psc<S> {
     /// A cache over `slots`, emptied.
     ///
     /// # Panics
@@ -102,7 +103,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Psc<S> {
     }
 
     /// The cached table at `level` that translates `gpa`.
-    pub fn lookup(&self, level: u32, gpa: u64) -> Option<Entry> {
+    pub fn lookup(&self, level: u32, gpa: u64) -> Option<Entry<T>> {
         if !(1..=PSC_LEVELS).contains(&level) {
             return None;
         }
@@ -112,7 +113,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Psc<S> {
 
     /// Caches `table`, at `level`, as the table that translates `gpa`,
     /// replacing whatever shared its slot.
-    pub fn insert(&mut self, level: u32, gpa: u64, table: u64, readable: bool, writable: bool) {
+    pub fn insert(&mut self, level: u32, gpa: u64, table: T, readable: bool, writable: bool) {
         if !(1..=PSC_LEVELS).contains(&level) {
             return;
         }
@@ -127,7 +128,7 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Psc<S> {
 
     /// The deepest cached table for `gpa` below a root at level `levels`,
     /// with its level.
-    pub fn deepest(&self, gpa: u64, levels: u32) -> Option<(u32, Entry)> {
+    pub fn deepest(&self, gpa: u64, levels: u32) -> Option<(u32, Entry<T>)> {
         (1..levels.min(PSC_LEVELS + 1)).find_map(|l| self.lookup(l, gpa).map(|e| (l, e)))
     }
 
@@ -169,16 +170,16 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Psc<S> {
 
     /// Walks the table with `layout` rooted at `root` for `gpa` as an IOMMU
     /// with this cache does: from the deepest cached table for `gpa` (else
-    /// the root), reading entries with `read(table_pa, index)` and caching
-    /// every table pointer read.  Permissions are those of every level, the
-    /// cached ones included.
-    pub fn walk<E>(
+    /// the root), reading tables through `tables` and caching every table
+    /// it reaches.  Permissions are those of every level, the cached ones
+    /// included.
+    pub fn walk_tables<W: Tables<Table = T>>(
         &mut self,
         layout: &Layout,
-        root: u64,
+        root: T,
         gpa: u64,
-        read: impl FnMut(u64, usize) -> Result<u64, E>,
-    ) -> Result<Leaf, WalkError<E>> {
+        tables: &mut W,
+    ) -> Result<Leaf, WalkError<W::Error>> {
         layout.check(gpa)?;
         let start = match self.deepest(gpa, layout.levels) {
             Some((level, e)) => {
@@ -200,9 +201,23 @@ impl<S: core::ops::DerefMut<Target = [Slot]>> Psc<S> {
                 }
             }
         };
-        layout.walk_from(start, gpa, read, |t| {
+        layout.walk_from(start, gpa, tables, |t| {
             self.insert(t.level, gpa, t.table, t.readable, t.writable);
             self.stats.fills += 1;
         })
+    }
+}
+
+impl<S: core::ops::DerefMut<Target = [Slot]>> Psc<S> {
+    /// [`Psc::walk_tables`] of the table at physical address `root`,
+    /// reading entries with `read(table_pa, index)`.
+    pub fn walk<E>(
+        &mut self,
+        layout: &Layout,
+        root: u64,
+        gpa: u64,
+        read: impl FnMut(u64, usize) -> Result<u64, E>,
+    ) -> Result<Leaf, WalkError<E>> {
+        self.walk_tables(layout, root, gpa, &mut ByPa(read))
     }
 }

@@ -227,14 +227,26 @@ impl Layout {
         }
     }
 
-    /// Walks the table whose root is at `root` for `gpa`, reading entries
-    /// with `read(table_pa, index)`.  Permissions are those of every level.
+    /// Walks the table whose root is at physical address `root` for `gpa`,
+    /// reading entries with `read(table_pa, index)`.  Permissions are those
+    /// of every level.
     pub fn walk<E>(
         &self,
         root: u64,
         gpa: u64,
         read: impl FnMut(u64, usize) -> Result<u64, E>,
     ) -> Result<Leaf, WalkError<E>> {
+        self.walk_tables(root, gpa, &mut ByPa(read))
+    }
+
+    /// Walks the table whose root is `root` for `gpa`, reading it through
+    /// `tables`.  Permissions are those of every level.
+    pub fn walk_tables<W: Tables>(
+        &self,
+        root: W::Table,
+        gpa: u64,
+        tables: &mut W,
+    ) -> Result<Leaf, WalkError<W::Error>> {
         self.check(gpa)?;
         self.walk_from(
             Start {
@@ -244,7 +256,7 @@ impl Layout {
                 writable: true,
             },
             gpa,
-            read,
+            tables,
             |_| {},
         )
     }
@@ -262,23 +274,26 @@ impl Layout {
     }
 
     /// Walks for `gpa` from `start` (the root, or a table a cache kept with
-    /// the permissions of the levels above it), calling `table(next)` with
-    /// every table pointer it reads.  The caller has run [`Layout::check`].
-    pub fn walk_from<E>(
+    /// the permissions of the levels above it), reading tables through
+    /// `tables` and calling `table(next)` with every table it reaches.  The
+    /// caller has run [`Layout::check`].
+    pub fn walk_from<W: Tables>(
         &self,
-        start: Start,
+        start: Start<W::Table>,
         gpa: u64,
-        mut read: impl FnMut(u64, usize) -> Result<u64, E>,
-        mut table: impl FnMut(Start),
-    ) -> Result<Leaf, WalkError<E>> {
+        tables: &mut W,
+        mut table: impl FnMut(Start<W::Table>),
+    ) -> Result<Leaf, WalkError<W::Error>> {
         let Start {
-            table: mut pa_table,
+            table: mut current,
             mut level,
             mut readable,
             mut writable,
         } = start;
         loop {
-            let entry = read(pa_table, Self::index(gpa, level)).map_err(WalkError::Read)?;
+            let entry = tables
+                .read(current, Self::index(gpa, level))
+                .map_err(WalkError::Read)?;
             match self.decode(entry, level, gpa) {
                 Step::NotPresent => {
                     return Err(if self.classify(entry, level) == Kind::Mmio {
@@ -300,12 +315,14 @@ impl Layout {
                     if level == 1 {
                         return Err(WalkError::NotMapped);
                     }
+                    // The reader of the tables must agree that the entry
+                    // links the table at `pa`.
+                    current = tables.next(pa).ok_or(WalkError::BadLayout)?;
                     readable &= r;
                     writable &= w;
-                    pa_table = pa;
                     level -= 1;
                     table(Start {
-                        table: pa_table,
+                        table: current,
                         level,
                         readable,
                         writable,
@@ -316,12 +333,44 @@ impl Layout {
     }
 }
 
+/// How a walk reads the tables it crosses.
+pub trait Tables {
+    /// A table the walk can read: its physical address, or a handle that
+    /// stands for it.
+    type Table: Copy;
+    /// Why a read fails.
+    type Error;
+
+    /// Entry `index` of `table`.
+    fn read(&mut self, table: Self::Table, index: usize) -> Result<u64, Self::Error>;
+
+    /// The table at physical address `pa` that the entry read last links,
+    /// or `None` if this reader does not find it there.
+    fn next(&mut self, pa: u64) -> Option<Self::Table>;
+}
+
+/// Tables read by physical address, with `read(table_pa, index)`.
+pub struct ByPa<F>(pub F);
+
+impl<E, F: FnMut(u64, usize) -> Result<u64, E>> Tables for ByPa<F> {
+    type Table = u64;
+    type Error = E;
+
+    fn read(&mut self, table: u64, index: usize) -> Result<u64, E> {
+        (self.0)(table, index)
+    }
+
+    fn next(&mut self, pa: u64) -> Option<u64> {
+        Some(pa)
+    }
+}
+
 /// Where a walk starts: a table, its level, and the permissions of the levels
 /// above it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Start {
-    /// Physical address of the table.
-    pub table: u64,
+pub struct Start<T = u64> {
+    /// The table: its physical address, or a handle that stands for it.
+    pub table: T,
     /// Its level (the root's is the layout's `levels`).
     pub level: u32,
     /// Whether every level above allows reads.

@@ -2,32 +2,36 @@
 
 //! The importer's side of a KVM TDP FD, in safe Rust.
 //!
-//! An importer looks a TDP FD up with [`TdpFd::get`], reads the table's
-//! format with [`TdpFd::metadata`], asks for mappings with [`TdpFd::fault`]
-//! and attaches an [`Importer`] with [`TdpFd::attach`]; dropping the
-//! returned [`Attachment`] unregisters it and drops the reference.  It goes
-//! through the C interface of `include/linux/kvm_tdp_fd.h`, the same one C
-//! importers use.
+//! An importer looks a TDP FD up with [`TdpFdRef::get`], reads the table's
+//! format with [`TdpFdRef::metadata`], asks for mappings with
+//! [`TdpFdRef::fault`] and attaches an [`Importer`] with
+//! [`TdpFdRef::attach`]; dropping the returned [`Attachment`] unregisters it
+//! and drops the reference.  It goes through the C interface of
+//! `include/linux/kvm_tdp_fd.h`, the same one C importers use.
 //!
-//! Reading the table itself is done under a [`TableReader`], which keeps
-//! KVM's page table pages from being freed while it lives.
+//! The attachment reads the table itself with [`Attachment::reader`]: see
+//! [`super::reader`] for how that stays sound while KVM changes the table.
 
-use super::{Mm, MmGrab, VendorMeta, ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE};
+use super::{
+    history::History,
+    reader::{Format, TableReader},
+    Mm, MmGrab, VendorMeta, ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE,
+};
 use crate::{
     alloc::{flags::GFP_KERNEL, KBox},
     bindings,
     error::{
-        code::{EBUSY, EINTR, EINVAL, ENXIO},
+        code::{EBUSY, EINTR, EINVAL},
         from_err_ptr, to_result, Result,
     },
     ffi::{c_int, c_ulong, c_void},
-    new_condvar, new_mutex, new_work,
+    new_condvar, new_mutex, new_spinlock, new_work,
     prelude::*,
-    sync::{Arc, CondVar, Mutex},
+    sync::{Arc, CondVar, Mutex, SpinLock},
     types::Opaque,
     workqueue::{self, Work, WorkItem},
 };
-use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
+use core::{marker::PhantomData, ops::Deref, pin::Pin, ptr::NonNull};
 
 fn fault_type(access: u32) -> bindings::kvm_tdp_fault_type {
     let mut ty = bindings::kvm_tdp_fault_type::default();
@@ -56,7 +60,7 @@ unsafe impl Send for FileRef {}
 unsafe impl Sync for FileRef {}
 
 impl FileRef {
-    fn new(fd: &TdpFd) -> Self {
+    fn new(fd: &TdpFdRef) -> Self {
         // SAFETY: `fd` is referenced by its type invariant, so its file is
         // live; another reference on that file keeps the object alive just
         // as the one `kvm_tdp_fd_get()` returns does.
@@ -73,7 +77,7 @@ impl Drop for FileRef {
     }
 }
 
-/// A fault made from the system workqueue for [`TdpFd::fault_from_workqueue`].
+/// A fault made from the system workqueue for [`TdpFdRef::fault_from_workqueue`].
 ///
 /// # Invariants
 ///
@@ -128,25 +132,30 @@ pub trait Importer: Send + Sync + 'static {
     fn invalidate(&self, start: u64, size: u64);
 }
 
-/// A reference to a KVM TDP FD object (`struct kvm_tdp_fd`).
+/// A counted reference to a KVM TDP FD object (`struct kvm_tdp_fd`), as
+/// `kvm_tdp_fd_get()` returns it.
 ///
 /// # Invariants
 ///
 /// `ptr` came from `kvm_tdp_fd_get()` and this object owns its reference.
-pub struct TdpFd {
+pub struct TdpFdRef {
     ptr: NonNull<bindings::kvm_tdp_fd>,
 }
 
 // SAFETY: the object's operations may be called from any task, and its
 // reference may be dropped from any task.
-unsafe impl Send for TdpFd {}
+unsafe impl Send for TdpFdRef {}
 
 // SAFETY: all operations take `&self` and the C object synchronizes them.
-unsafe impl Sync for TdpFd {}
+unsafe impl Sync for TdpFdRef {}
 
-impl TdpFd {
-    /// Looks up the TDP FD behind `fd`: `EBADF` if `fd` is not an open
-    /// file descriptor, `EINVAL` if it is not a TDP FD.
+impl TdpFdRef {
+    /// Looks up the TDP FD behind `fd` (`kvm_tdp_fd_get()`).
+    ///
+    /// # Errors
+    ///
+    /// `EBADF` if `fd` is not an open file descriptor, `EINVAL` if it is not
+    /// a TDP FD.
     #[inline]
     pub fn get(fd: i32) -> Result<Self> {
         // SAFETY: `kvm_tdp_fd_get` accepts any value.
@@ -161,7 +170,12 @@ impl TdpFd {
         unsafe { &*(*self.ptr.as_ptr()).ops }
     }
 
-    /// The format and root of the exported table.
+    /// The format and root of the exported table (`get_metadata`).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` if the object has no `get_metadata`, the provider's error,
+    /// or `EIO` for a table type this code does not know.
     #[inline]
     pub fn metadata(&self) -> Result<VendorMeta> {
         let get = self.ops().get_metadata.ok_or(EINVAL)?;
@@ -175,6 +189,12 @@ impl TdpFd {
     /// Maps `gfn` into the exported table with at least the access
     /// `access` (a non-empty mask of `ACCESS_*`), on behalf of the current
     /// task, which must be the VM's.  May sleep.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` if the object has no `fault` or `access` is empty, else the
+    /// provider's, which for `kvm_tdp_fd` are KVM's (see
+    /// [`super::Export::fault`]).
     #[inline]
     pub fn fault(&self, gfn: u64, access: u32) -> Result {
         self.fault_mm(&Mm::current(), gfn, access)
@@ -187,14 +207,14 @@ impl TdpFd {
         to_result(unsafe { fault(tdp, mm.ptr, gfn as c_ulong, ty) })
     }
 
-    /// Like [`TdpFd::fault`], but the fault is made by a worker of the
+    /// Like [`TdpFdRef::fault`], but the fault is made by a worker of the
     /// system workqueue, a kernel thread with no mm of its own, on behalf
     /// of `mm`, and waited for: what an IOMMU's I/O page fault handler
     /// does.  `mm` must be the VM's (else `EPERM`).
     ///
     /// # Errors
     ///
-    /// The fault's errors (see [`TdpFd::fault`]), `ENOMEM`, or `EINTR` if
+    /// The fault's errors (see [`TdpFdRef::fault`]), `ENOMEM`, or `EINTR` if
     /// a signal arrives while waiting: the worker then finishes the fault
     /// on its own, with its own references on the TDP FD and on `mm`.
     pub fn fault_from_workqueue(&self, mm: &MmGrab, gfn: u64, access: u32) -> Result {
@@ -240,9 +260,10 @@ impl TdpFd {
     ///
     /// # Errors
     ///
-    /// `ENOMEM`, `EINVAL` if the object has no `register_importer`, or the
-    /// provider's error (`ENOSPC` when it holds as many importers as it
-    /// can).
+    /// `ENOMEM`, `EINVAL` if the object has no `register_importer`, the
+    /// errors of [`TdpFdRef::metadata`], `EIO` for a table format the
+    /// reader cannot follow (see [`super::reader`]), or the provider's error (`ENOSPC`
+    /// when it holds as many importers as it can).
     #[inline]
     pub fn attach<I: Importer>(
         self,
@@ -250,6 +271,14 @@ impl TdpFd {
     ) -> core::result::Result<Attachment<I>, (crate::error::Error, Self)> {
         let Some(register) = self.ops().register_importer else {
             return Err((EINVAL, self));
+        };
+        let format = match self.metadata().and_then(|meta| Format::new(&meta)) {
+            Ok(format) => format,
+            Err(e) => return Err((e, self)),
+        };
+        let link = match KBox::pin_init(Link::new(importer), GFP_KERNEL) {
+            Ok(link) => link,
+            Err(e) => return Err((e, self)),
         };
         let ops = match KBox::new(
             Opaque::new(bindings::kvm_tdp_importer_ops {
@@ -260,27 +289,28 @@ impl TdpFd {
             Ok(ops) => ops,
             Err(e) => return Err((e.into(), self)),
         };
-        let data = core::ptr::from_ref::<I>(&importer)
+        let data = core::ptr::from_ref::<Link<I>>(&link)
             .cast_mut()
             .cast::<c_void>();
         // SAFETY: the object is referenced; `ops` is a heap object of this
         // attachment's alone, which stays at its address (a `KBox` does not
         // move its contents) and alive until the `Attachment` has
-        // unregistered it, as does `importer`, which `data` points to.
+        // unregistered it, as does `link`, which `data` points to.
         let ret = unsafe { register(self.ptr.as_ptr(), ops.get(), data) };
         match to_result(ret) {
-            // INVARIANT: registered just now, with `ops`.
+            // INVARIANT: registered just now, with `ops` and `link`.
             Ok(()) => Ok(Attachment {
                 fd: self,
                 ops,
-                importer,
+                link,
+                format,
             }),
             Err(e) => Err((e, self)),
         }
     }
 }
 
-impl Drop for TdpFd {
+impl Drop for TdpFdRef {
     #[inline]
     fn drop(&mut self) {
         // SAFETY: this object owns the reference by the type invariant.
@@ -294,13 +324,36 @@ struct ImporterOps<I: Importer>(PhantomData<I>);
 impl<I: Importer> ImporterOps<I> {
     /// # Safety
     ///
-    /// `data` must be the `Arc<I>` data pointer an [`Attachment`] keeps
-    /// alive.
+    /// `data` must be the [`Link`] an [`Attachment`] keeps alive while
+    /// registered.
     unsafe extern "C" fn invalidate(data: *mut c_void, start: c_ulong, size: c_ulong) {
-        // SAFETY: the attachment keeps the importer alive until it has
+        // SAFETY: the attachment keeps its link alive until it has
         // unregistered, after which no callback runs.
-        let importer = unsafe { &*data.cast::<I>() };
-        importer.invalidate(start as u64, size as u64);
+        let link = unsafe { &*data.cast::<Link<I>>() };
+        let (start, size) = (start as u64, size as u64);
+        // First the tokens, then the importer's caches: a reader that
+        // holds the history lock finishes its copy first, and no token of
+        // the range is current afterwards.
+        link.history.lock().record(start, size);
+        link.importer.invalidate(start, size);
+    }
+}
+
+/// What an attachment's `invalidate` callback reaches: the importer, and
+/// the history of invalidations that tells current tokens from stale ones.
+#[pin_data]
+pub(super) struct Link<I> {
+    #[pin]
+    pub(super) history: SpinLock<History>,
+    importer: Arc<I>,
+}
+
+impl<I: Importer> Link<I> {
+    fn new(importer: Arc<I>) -> impl PinInit<Self> {
+        pin_init!(Link {
+            history <- new_spinlock!(History::new(), "kvm_tdp::Link::history"),
+            importer,
+        })
     }
 }
 
@@ -308,25 +361,37 @@ impl<I: Importer> ImporterOps<I> {
 ///
 /// # Invariants
 ///
-/// `importer` is registered on `fd` with `ops`, which identifies this
+/// `link` is registered on `fd` with `ops`, which identifies this
 /// registration and no other.
 pub struct Attachment<I: Importer> {
-    fd: TdpFd,
+    fd: TdpFdRef,
     ops: KBox<Opaque<bindings::kvm_tdp_importer_ops>>,
-    importer: Arc<I>,
+    link: Pin<KBox<Link<I>>>,
+    format: Format,
 }
 
 impl<I: Importer> Attachment<I> {
     /// The importer.
     pub fn importer(&self) -> &Arc<I> {
-        &self.importer
+        &self.link.importer
+    }
+
+    /// Starts reading the exported table: see [`TableReader`].
+    ///
+    /// Takes the RCU read lock and this attachment's history lock, which
+    /// `invalidate` takes before calling the importer: no invalidation of
+    /// this attachment completes while the reader lives, so it must not be
+    /// held across anything that sleeps.  Lock order: the importer's own
+    /// locks -> the history lock.
+    pub fn reader(&self) -> TableReader<'_> {
+        TableReader::new(&self.link.history, &self.format)
     }
 }
 
 impl<I: Importer> Deref for Attachment<I> {
-    type Target = TdpFd;
+    type Target = TdpFdRef;
 
-    fn deref(&self) -> &TdpFd {
+    fn deref(&self) -> &TdpFdRef {
         &self.fd
     }
 }
@@ -335,113 +400,8 @@ impl<I: Importer> Drop for Attachment<I> {
     fn drop(&mut self) {
         if let Some(unregister) = self.fd.ops().unregister_importer {
             // SAFETY: registered by the type invariant; once this returns
-            // no callback runs, so `importer` may be dropped after it.
+            // no callback runs, so `link` may be dropped after it.
             unsafe { unregister(self.fd.ptr.as_ptr(), self.ops.get()) };
         }
-    }
-}
-
-/// Reads entries of an exported table.
-///
-/// Holds the RCU read lock, under which KVM frees no page table page, so
-/// entries read from the root down stay meaningful while the reader lives.
-/// It must not be held across anything that sleeps.
-pub struct TableReader {
-    _not_send: PhantomData<*mut ()>,
-}
-
-impl TableReader {
-    /// Starts reading (`rcu_read_lock()`).
-    pub fn new() -> Self {
-        // SAFETY: paired with `rcu_read_unlock` in `drop`, on the same task
-        // (the reader is not `Send`).
-        unsafe { bindings::rcu_read_lock() };
-        Self {
-            _not_send: PhantomData,
-        }
-    }
-
-    /// Reads the 64-bit entry `index` (0..512) of the table page at host
-    /// physical address `table`.
-    ///
-    /// Fails with `EINVAL` if `table` is not page aligned, `index` is out of
-    /// range, or `table` is not a page of ordinary RAM (KVM's page tables
-    /// always are).
-    pub fn read(&self, table: u64, index: usize) -> Result<u64> {
-        const ENTRIES: usize = 512;
-        if table % (bindings::PAGE_SIZE as u64) != 0 || index >= ENTRIES {
-            return Err(EINVAL);
-        }
-        // SAFETY: any physical address may be tested.
-        if !unsafe { bindings::kvm_tdp_pa_is_ram(table) } {
-            return Err(EINVAL);
-        }
-        // SAFETY: `table` is a page of RAM, mapped in the direct map, and
-        // the entry lies within it; the read is a single `READ_ONCE`, so a
-        // concurrent update by KVM yields the old or the new entry.
-        Ok(unsafe { bindings::kvm_tdp_read_pte(table + (index as u64) * 8) })
-    }
-
-    /// Checks that `[pa, pa + len)` lies within one page (`EINVAL`) of
-    /// ordinary RAM (`ENXIO`).
-    ///
-    /// A leaf of the exported table may map memory that is not: a vCPU's
-    /// fault maps MMIO and other `VM_PFNMAP`/`VM_IO` memory of a memslot.
-    /// Such a page need not be in the direct map, and is never copied.
-    fn check_span(pa: u64, len: usize) -> Result {
-        let page = bindings::PAGE_SIZE as u64;
-        let len = len as u64;
-        if len == 0 || len > page || (pa % page) + len > page {
-            return Err(EINVAL);
-        }
-        // SAFETY: any physical address may be tested.
-        if !unsafe { bindings::kvm_tdp_pa_is_ram(pa - pa % page) } {
-            return Err(ENXIO);
-        }
-        Ok(())
-    }
-
-    /// Copies `dst.len()` bytes of guest memory at host physical address
-    /// `pa`, which must come from a leaf read by this reader, to `dst`.
-    ///
-    /// Fails with `EINVAL` unless the bytes lie within one page, and with
-    /// `ENXIO` unless that page is ordinary RAM.
-    pub fn copy_from(&self, pa: u64, dst: &mut [u8]) -> Result {
-        Self::check_span(pa, dst.len())?;
-        // SAFETY: the span is within one page of RAM, mapped in the direct
-        // map; `dst` is valid for its length.  Guest memory may change
-        // concurrently (the guest runs): the bytes are copied as they are,
-        // as a device's DMA would.
-        unsafe { bindings::kvm_tdp_copy_from_pa(dst.as_mut_ptr().cast(), pa, dst.len()) };
-        Ok(())
-    }
-
-    /// Copies `src` to guest memory at host physical address `pa`, which
-    /// must come from a writable leaf read by this reader (and the
-    /// importer's lock that `invalidate` takes held since), so that the
-    /// page is the guest's and still mapped.
-    ///
-    /// Fails with `EINVAL` unless the bytes lie within one page, and with
-    /// `ENXIO` unless that page is ordinary RAM.
-    pub fn copy_to(&self, pa: u64, src: &[u8]) -> Result {
-        Self::check_span(pa, src.len())?;
-        // SAFETY: the span is within one page of RAM, mapped in the direct
-        // map; the page is a guest page the exported table maps writable,
-        // which stays allocated until the importer's `invalidate` returns.
-        unsafe { bindings::kvm_tdp_copy_to_pa(pa, src.as_ptr().cast(), src.len()) };
-        Ok(())
-    }
-}
-
-impl Default for TableReader {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Drop for TableReader {
-    fn drop(&mut self) {
-        // SAFETY: paired with `rcu_read_lock` in `new`.
-        unsafe { bindings::rcu_read_unlock() };
     }
 }

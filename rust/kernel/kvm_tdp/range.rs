@@ -6,8 +6,8 @@
 //! `invalidate(data, start, size)` in bytes of guest physical address space,
 //! with the convention that `(0, u64::MAX)` (size -1) means "the whole table".
 //!
-//! This file depends on `core` only, so it is compiled both into the module
-//! and into the host-side unit tests (`logic/`).
+//! This file depends on `core` only, so it is compiled both into the kernel
+//! crate and into the host-side unit tests (`logic/`).
 
 /// log2 of the size of a guest frame.
 pub const PAGE_SHIFT: u32 = 12;
@@ -29,6 +29,17 @@ impl GpaRange {
     };
 
     /// Converts the GFN range `[start, end)` to a GPA range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::kvm_tdp::GpaRange;
+    ///
+    /// let r = GpaRange::from_gfns(1, 3).unwrap();
+    /// assert_eq!((r.start, r.size), (0x1000, 0x2000));
+    /// assert_eq!(GpaRange::from_gfns(0, u64::MAX), Some(GpaRange::WHOLE));
+    /// assert_eq!(GpaRange::from_gfns(5, 5), None);
+    /// ```
     ///
     /// Returns `None` for an empty range.  A range whose end lies beyond the
     /// 64-bit GPA space is clamped to the end of that space; one that then

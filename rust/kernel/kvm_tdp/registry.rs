@@ -3,14 +3,15 @@
 //! The importer registry of one TDP FD.
 //!
 //! The state machine behind `register_importer` and `unregister_importer`:
-//! an importer is known by a key (in the module, the address of its ops
+//! an importer is known by a key (in the kernel, the address of its ops
 //! table), can be registered once (`Busy` on a repeat), and can only be
 //! unregistered if registered (`NotFound` otherwise).  Reports go to every
 //! registered importer, once each, in registration order.
 //!
 //! The registry has a fixed capacity, so it never allocates: a report walks
 //! it with KVM's `mmu_lock` held.  This file depends on `core` only, so it is
-//! compiled both into the module and into the host-side unit tests.
+//! compiled both into the kernel crate and into the host-side unit tests
+//! (`logic/`).
 
 /// How many importers one TDP FD accepts.
 pub const MAX_IMPORTERS: usize = 64;
@@ -27,6 +28,18 @@ pub enum RegistryError {
 }
 
 /// Registered importers, keyed by `K`, each with its value `V`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::kvm_tdp::registry::{Registry, RegistryError};
+///
+/// let mut r = Registry::new();
+/// assert_eq!(r.register(1u32, "a"), Ok(()));
+/// assert_eq!(r.register(1, "b"), Err(RegistryError::Busy));
+/// assert_eq!(r.unregister(1), Ok("a"));
+/// assert_eq!(r.unregister(1), Err(RegistryError::NotFound));
+/// ```
 pub struct Registry<K, V> {
     /// Registered entries, in registration order, packed at the front.
     slots: [Option<(K, V)>; MAX_IMPORTERS],
@@ -49,6 +62,11 @@ impl<K: Copy + Eq, V> Registry<K, V> {
     }
 
     /// Registers `key` with `value`.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Busy`] if `key` is registered,
+    /// [`RegistryError::Full`] if [`MAX_IMPORTERS`] are.
     pub fn register(&mut self, key: K, value: V) -> Result<(), RegistryError> {
         if self.position(key).is_some() {
             return Err(RegistryError::Busy);
@@ -62,6 +80,10 @@ impl<K: Copy + Eq, V> Registry<K, V> {
     }
 
     /// Unregisters `key`, giving its value back.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::NotFound`] if `key` is not registered.
     pub fn unregister(&mut self, key: K) -> Result<V, RegistryError> {
         let i = self.position(key).ok_or(RegistryError::NotFound)?;
         let entry = self.slots[i].take();
