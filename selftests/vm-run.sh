@@ -78,6 +78,7 @@ build_key() {
 
 load_modules() {
 	step build_key build_key || return 1
+	step rust_doctests rust_doctests
 	# The patched KVM, from the tree's private modules_install.
 	step load_kvm_amd modprobe -d "$KDIR/_modinst" kvm_amd || return 1
 	# What KVM does while no provider is loaded, checked before it is.
@@ -115,6 +116,20 @@ run_selftests() { # [only these tests...]
 			tap not-ok "$t"
 		fi
 	done <"$ROOT/selftests/manifest"
+}
+
+# The kernel crate's examples (rust/, `# Examples`), run by KUnit at boot
+# (CONFIG_RUST_KERNEL_DOCTESTS): every one passed, and the project's own are
+# among them.
+rust_doctests() {
+	local f=/sys/kernel/debug/kunit/rust_doctests_kernel/results ours
+	[ -r $f ] || { echo "no KUnit results at $f"; return 1; }
+	grep -E '^ *(not )?ok ' $f | grep -E 'kvm_tdp|rcu|file|table_page|pinned_pages|debugfs'
+	ours=$(grep -cE '^ +ok [0-9]+ rust_doctest_kernel_(kvm_tdp|sync_rcu|fs_file|table_page|pinned_pages|debugfs)' $f)
+	echo "$(grep -cE '^ +ok ' $f) examples passed, $ours of them this project's"
+	if grep -E '^ *not ok ' $f; then return 1; fi
+	grep -qE '^ok [0-9]+ rust_doctests_kernel' $f || { echo "suite did not pass"; return 1; }
+	[ "$ours" -ge 8 ] || { echo "expected at least 8 of this project's examples"; return 1; }
 }
 
 kmemleak_scan() {

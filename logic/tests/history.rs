@@ -6,10 +6,12 @@
 use kvm_tdp_fd_logic::history::{History, HISTORY};
 use proptest::prelude::*;
 
-/// Every invalidation, as (first, last) GPAs.
+/// Every invalidation, as a half-open interval of GPAs `[start, end)` in
+/// 128-bit arithmetic (the whole table is `[0, 2^64)`), computed apart from
+/// the history's own inclusive, saturating bounds.
 #[derive(Default)]
 struct Model {
-    all: Vec<(u64, u64)>,
+    all: Vec<(u128, u128)>,
 }
 
 impl Model {
@@ -17,12 +19,12 @@ impl Model {
         if size == 0 {
             return;
         }
-        let last = if start == 0 && size == u64::MAX {
-            u64::MAX
+        let end = if start == 0 && size == u64::MAX {
+            1u128 << 64
         } else {
-            start.saturating_add(size - 1)
+            (u128::from(start) + u128::from(size)).min(1u128 << 64)
         };
-        self.all.push((start, last));
+        self.all.push((u128::from(start), end));
     }
 
     fn unchanged_since(&self, seen: u64, first: u64, last: u64) -> bool {
@@ -30,9 +32,10 @@ impl Model {
         if seen > now || now - seen > HISTORY as u64 {
             return false;
         }
+        let (first, end) = (u128::from(first), u128::from(last) + 1);
         self.all[seen as usize..]
             .iter()
-            .all(|&(s, e)| e < first || s > last)
+            .all(|&(s, e)| e <= first || s >= end)
     }
 }
 

@@ -43,8 +43,10 @@ impl PinnedPages {
     ///
     /// # Errors
     ///
-    /// `EINVAL` for an unaligned, empty or too large range, `ENOMEM`, or
-    /// the error of the first page that cannot be pinned (e.g. `EFAULT`).
+    /// `EINVAL` for an unaligned, empty or too large range, `EFAULT` for a
+    /// task with no address space (a kernel thread, or a task past
+    /// `exit_mm()`), `ENOMEM`, or the error of the first page that cannot
+    /// be pinned (e.g. `EFAULT`).
     ///
     /// # Examples
     ///
@@ -59,6 +61,12 @@ impl PinnedPages {
             return Err(EINVAL);
         }
         addr.checked_add(npages * PAGE_SIZE).ok_or(EINVAL)?;
+        // SAFETY: `current` is always a valid task, and only the task itself
+        // changes its `mm` (`exit_mm()`, `kthread_use_mm()`).
+        if unsafe { (*bindings::get_current()).mm }.is_null() {
+            // `pin_user_pages_fast()` would dereference the null mm.
+            return Err(EFAULT);
+        }
         let mut this = Self {
             pages: KVVec::with_capacity(npages, GFP_KERNEL)?,
             writable,

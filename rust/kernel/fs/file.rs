@@ -8,6 +8,8 @@
 //! current task, and [`BadFdError`] is `fget`'s error.  Written for 6.12
 //! with only what this tree uses: upstream's `LocalFile` (a file that may
 //! not be shared with other threads), credentials and flags are left out.
+//! One addition: `fget` from a task with no file descriptor table (an
+//! exiting task's last `fput()`s) is `EBADF`, not a null dereference.
 //!
 //! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h) and
 //! [`include/linux/file.h`](srctree/include/linux/file.h)
@@ -71,7 +73,9 @@ impl File {
     ///
     /// # Errors
     ///
-    /// [`BadFdError`] (`EBADF`) if `fd` is not an open file descriptor.
+    /// [`BadFdError`] (`EBADF`) if `fd` is not an open file descriptor, or
+    /// if the current task has no file descriptor table (a task past
+    /// `exit_files()`, whose last `fput()`s run afterwards).
     ///
     /// # Examples
     ///
@@ -82,6 +86,12 @@ impl File {
     /// ```
     #[inline]
     pub fn fget(fd: u32) -> Result<ARef<File>, BadFdError> {
+        // SAFETY: `current` is always a valid task, and only the task itself
+        // changes its `files` (`exit_files()` sets it to null).
+        if unsafe { (*bindings::get_current()).files }.is_null() {
+            // `fget` would look the descriptor up in a null table.
+            return Err(BadFdError);
+        }
         // SAFETY: `fget` may be called with any value; it returns null or a
         // file with a new reference.
         let ptr = NonNull::new(unsafe { bindings::fget(fd) }).ok_or(BadFdError)?;

@@ -381,8 +381,12 @@ impl<I: Importer> Attachment<I> {
     /// Takes the RCU read lock and this attachment's history lock, which
     /// `invalidate` takes before calling the importer: no invalidation of
     /// this attachment completes while the reader lives, so it must not be
-    /// held across anything that sleeps.  Lock order: the importer's own
-    /// locks -> the history lock.
+    /// held across anything that sleeps.  Lock order: the provider's
+    /// importer registry -> the importer's own locks -> the history lock.
+    /// So while a reader lives, its task must not attach, detach (drop) or
+    /// fault through any attachment of the same TDP FD (the registry lock,
+    /// `mmu_lock`), nor take a second reader of this attachment: each
+    /// deadlocks, as lockdep reports.
     pub fn reader(&self) -> TableReader<'_> {
         TableReader::new(&self.link.history, &self.format)
     }

@@ -121,7 +121,9 @@ pub trait Provider: Send + Sync + Sized + 'static {
     type Shared: Send + Sync + 'static;
 
     /// Creates the provider's part of the object for a new export.  May
-    /// sleep.
+    /// sleep; called with KVM's provider rwsem (read), `kvm->slots_lock`
+    /// and the VM's export lock held, so it must not register or drop a
+    /// [`Registration`] (which deadlocks).
     ///
     /// # Errors
     ///
