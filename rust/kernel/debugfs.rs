@@ -201,8 +201,10 @@ mod file_ops {
 }
 
 /// Shows a [`Writer`] through `Display`.
+#[cfg(CONFIG_DEBUG_FS)]
 struct WriterAdapter<'a, T>(&'a T);
 
+#[cfg(CONFIG_DEBUG_FS)]
 impl<T: Writer> fmt::Display for WriterAdapter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.write(f)
