@@ -12,8 +12,8 @@
  * it); then both again with the importer in its hardware-faithful mode
  * (KTI_ATTACH_HW: it also caches the table pointers its walks read and
  * starts walks from them, so a page table freed without a report is read
- * after it is gone).  The sample accepts one attachment of its type per TDP
- * FD, so the two modes take turns rather than share a phase.  The
+ * after it is gone).  The two modes take turns, one per phase, so that a
+ * failure names its mode; the churn thread adds a second attachment.  The
  * IOMMU-style importer (/dev/kvm_tdp_iommu, with faults on) is attached for
  * the whole phase; each thread owns its own pages of a 4K-backed data slot,
  * except where sharing is the point:
