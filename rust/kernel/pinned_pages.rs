@@ -15,8 +15,7 @@ use crate::{
     error::{code::*, Error, Result},
 };
 
-/// Size of a page.
-const PAGE_SIZE: usize = 1 << 12;
+use crate::page::PAGE_SIZE;
 
 /// Pages pinned at most per `pin_user_pages_fast()` call.
 const CHUNK: usize = 1 << 16;

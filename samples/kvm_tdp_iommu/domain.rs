@@ -297,7 +297,7 @@ pub struct Domain {
 
 /// The direction of a DMA.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Dir {
+pub enum DmaDirection {
     /// Device reads guest memory.
     Read,
     /// Device writes guest memory.
@@ -442,7 +442,7 @@ impl Domain {
         att: Option<&Attachment<Domain>>,
         gpa: u64,
         buf: &mut [u8],
-        dir: Dir,
+        dir: DmaDirection,
     ) -> Result {
         // An address beyond the table's reach is no address of the guest's:
         // neither the walk nor the IOTLB may alias it to a lower one.
@@ -453,7 +453,7 @@ impl Domain {
             return self.dma_shadow(gpa, buf, dir);
         };
         let gfn = gpa >> 12;
-        let write = dir == Dir::Write;
+        let write = dir == DmaDirection::Write;
         let mut faults = 0;
         loop {
             {
@@ -480,8 +480,8 @@ impl Domain {
                 };
                 if let Some(leaf) = leaf {
                     return match dir {
-                        Dir::Read => reader.copy_from(&leaf, gpa, buf),
-                        Dir::Write => reader.copy_to(&leaf, gpa, buf),
+                        DmaDirection::Read => reader.copy_from(&leaf, gpa, buf),
+                        DmaDirection::Write => reader.copy_to(&leaf, gpa, buf),
                     };
                 }
             }
@@ -561,9 +561,9 @@ impl Domain {
 
     /// [`Domain::dma_page`] for a shadow domain: its own table, and the
     /// pinned pages behind it.  Misses are errors, never faults.
-    fn dma_shadow(&self, gpa: u64, buf: &mut [u8], dir: Dir) -> Result {
+    fn dma_shadow(&self, gpa: u64, buf: &mut [u8], dir: DmaDirection) -> Result {
         let gfn = gpa >> 12;
-        let write = dir == Dir::Write;
+        let write = dir == DmaDirection::Write;
         // The shadow mutex ranks above the caches' spinlock.
         let guard = self.shadow.lock();
         let shadow = guard.as_ref().ok_or(EINVAL)?;
@@ -606,8 +606,8 @@ impl Domain {
         }
         let offset = (gpa & 0xfff) as usize;
         match dir {
-            Dir::Read => pins.copy_from(page, offset, buf),
-            Dir::Write => pins.copy_to(page, offset, buf),
+            DmaDirection::Read => pins.copy_from(page, offset, buf),
+            DmaDirection::Write => pins.copy_to(page, offset, buf),
         }
     }
 }

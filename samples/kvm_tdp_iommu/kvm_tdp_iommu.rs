@@ -52,7 +52,13 @@ pub mod psc;
 pub mod pte;
 pub mod shadow;
 
-use domain::{Dir, Domain};
+// The pure-logic files (also built on the host) keep their own copies of
+// the kernel's numbers: they must agree.
+const _: () = assert!(pte::MAX_LEVELS == kernel::kvm_tdp::MAX_LEVELS);
+const _: () = assert!(pte::ENTRIES == kernel::table_page::ENTRIES);
+const _: () = assert!(pte::PAGE_SHIFT as usize == kernel::page::PAGE_SHIFT);
+
+use domain::{DmaDirection, Domain};
 use pte::{Format, Layout};
 
 module! {
@@ -255,7 +261,7 @@ impl IommuFile {
 
 /// Copies `len` bytes between the user buffer at `buf` and guest physical
 /// `gpa` through attachment `a`, one page at a time.
-fn dma(a: &Att, gpa: u64, len: u64, buf: usize, dir: Dir) -> Result<isize> {
+fn dma(a: &Att, gpa: u64, len: u64, buf: usize, dir: DmaDirection) -> Result<isize> {
     if len == 0 || len > MAX_DMA || gpa.checked_add(len).is_none() {
         return Err(EINVAL);
     }
@@ -269,11 +275,11 @@ fn dma(a: &Att, gpa: u64, len: u64, buf: usize, dir: Dir) -> Result<isize> {
         let page = &mut bounce[..chunk];
         let att = a.tdp().ok();
         match dir {
-            Dir::Read => {
+            DmaDirection::Read => {
                 a.domain().dma_page(att, at, page, dir)?;
                 writer.write_slice(page)?;
             }
-            Dir::Write => {
+            DmaDirection::Write => {
                 reader.read_slice(page)?;
                 a.domain().dma_page(att, at, page, dir)?;
             }
@@ -421,9 +427,9 @@ impl MiscDevice for KvmTdpIommu {
                     return Err(EINVAL);
                 }
                 let dir = if cmd == KTI_DMA_READ {
-                    Dir::Read
+                    DmaDirection::Read
                 } else {
-                    Dir::Write
+                    DmaDirection::Write
                 };
                 file.with(id, |a| dma(a, gpa, len, buf, dir))
             }

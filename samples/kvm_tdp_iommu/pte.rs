@@ -15,6 +15,9 @@
 pub const PAGE_SHIFT: u32 = 12;
 /// Entries per table.
 pub const ENTRIES: usize = 512;
+/// Levels a table has at most (5-level paging), as the metadata's
+/// `rsvd_bits_mask` describes them.
+pub const MAX_LEVELS: usize = 5;
 
 /// NPT: present.
 pub const NPT_P: u64 = 1 << 0;
@@ -63,7 +66,7 @@ pub struct Layout {
     /// See `mmio_mask`.
     pub mmio_value: u64,
     /// Must-be-zero bits of a present entry, `[ps][level - 1]`.
-    pub rsvd: [[u64; 5]; 2],
+    pub rsvd: [[u64; MAX_LEVELS]; 2],
 }
 
 /// A translation found by a walk.
@@ -157,7 +160,7 @@ impl Layout {
 
     fn rsvd_bits(&self, ps: bool, level: u32) -> u64 {
         match level.checked_sub(1) {
-            Some(i) if (i as usize) < 5 => self.rsvd[usize::from(ps)][i as usize],
+            Some(i) if (i as usize) < MAX_LEVELS => self.rsvd[usize::from(ps)][i as usize],
             _ => 0,
         }
     }

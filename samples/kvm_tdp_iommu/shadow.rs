@@ -12,7 +12,7 @@
 //! The table's pages live in a [`Store`]: kernel pages in the module, a
 //! map in the host tests.  This file depends on `core` only.
 
-use crate::pte::{Format, Layout, ENTRIES, NPT_P, NPT_RW, NPT_US, PAGE_SHIFT};
+use crate::pte::{Format, Layout, ENTRIES, MAX_LEVELS, NPT_P, NPT_RW, NPT_US, PAGE_SHIFT};
 
 /// Levels of a shadow table (4-level paging: 48-bit GPAs).
 pub const LEVELS: u32 = 4;
@@ -32,7 +32,7 @@ pub fn layout() -> Layout {
         present_value: 0,
         mmio_mask: 0,
         mmio_value: 0,
-        rsvd: [[0; 5]; 2],
+        rsvd: [[0; MAX_LEVELS]; 2],
     }
 }
 

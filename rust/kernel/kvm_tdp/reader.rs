@@ -50,11 +50,11 @@ use crate::{
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// log2 of the smallest page; a table page is one.
-const PAGE_SHIFT: u32 = 12;
+const PAGE_SHIFT: u32 = crate::page::PAGE_SHIFT as u32;
 /// Bytes of the smallest page.
-const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+const PAGE_SIZE: u64 = crate::page::PAGE_SIZE as u64;
 /// Entries of a table page.
-pub const ENTRIES: usize = 512;
+pub use crate::table_page::ENTRIES;
 /// The page-size bit of a non-leaf level's entry, in NPT and EPT alike.
 const PS: u64 = 1 << 7;
 /// The writable bit, in NPT (R/W) and EPT (W) alike.
