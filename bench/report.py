@@ -73,6 +73,17 @@ def tables(rows):
                        f" | {r1:.3f} ({verdict(r1, 1.05)}) | {v[0] / ne:.2f} | "
                        f"{s:+.2f} µs ({s / v[0] * 100:+.2f}%) |")
         out.append("")
+        lo, hi = by["inval-min"], by["inval-max"]
+        if lo and hi:
+            out += ["### 1b. The spread of table 1: min / median / max (µs), and (max − min) / median", "",
+                    "| N pages | case | min | median | max | spread |",
+                    "|---:|---|---:|---:|---:|---:|"]
+            for (case, n), med in sorted(inval.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+                a, b = lo.get((case, n)), hi.get((case, n))
+                if a is None or b is None or not med:
+                    continue
+                out.append(f"| {n} | {case} | {a:.2f} | {med:.2f} | {b:.2f} | {(b - a) / med * 100:.2f}% |")
+            out.append("")
 
     fault = by["fault"]
     if fault:
@@ -212,7 +223,12 @@ def main():
         w = csv.writer(f)
         w.writerow(["item", "case", "x", "value", "unit"])
         w.writerows(rows)
-    md = f"Measured on: {machine}\n\n" + tables(rows)
+    md = tables(rows)
+    if machine.startswith("instruction time"):
+        # Every heading says which clock its figures are in.
+        md = "\n".join(line + " [instruction time]" if line.startswith("### ") else line
+                       for line in md.split("\n"))
+    md = f"Measured on: {machine}\n\n" + md
     (res / "bench.md").write_text(md)
     plot(rows, res / "bench.png")
     print(md)

@@ -141,7 +141,8 @@ static void exp_close(struct exp *e)
 
 /*
  * 1. Invalidation: the time of madvise(MADV_DONTNEED) of @npages mapped
- * pages, for each importer count, interleaved, median of @reps.
+ * pages, for each importer count, interleaved: median, min and max of
+ * @reps.
  */
 static void bench_inval(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
 			uint64_t npages, int reps)
@@ -180,7 +181,10 @@ static void bench_inval(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
 			snprintf(name, sizeof(name), "no-export");
 		else
 			snprintf(name, sizeof(name), "importers=%d", counts[c]);
+		/* median() sorts: the extremes are then the ends. */
 		row("inval", name, npages, median(&t[c * reps], reps) / 1e3, "us");
+		row("inval-min", name, npages, t[c * reps] / 1e3, "us");
+		row("inval-max", name, npages, t[c * reps + reps - 1] / 1e3, "us");
 	}
 	free(t);
 }

@@ -16,6 +16,10 @@ source "$(dirname "$0")/env.sh"
 cd "$KTDP_ROOT"
 
 mode=${KTDP_BENCH:-full}
+# Instruction time (scripts/vm.sh): figures that repeat to well under 1%
+# where host time differs by tens of percent.  KTDP_VM_ICOUNT= (empty) for
+# host time.
+export KTDP_VM_ICOUNT=${KTDP_VM_ICOUNT-1}
 rounds=${KTDP_BENCH_ROUNDS:-3}
 make -s kernel modules selftests
 res=$(ktdp_results bench)
@@ -41,7 +45,9 @@ tdp_csv=$res/tdp_fd_bench.csv
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
-machine="host $cpu, $(nproc) cores, $mem; test VM: QEMU TCG -cpu max, 2 vCPUs, \
+clock="host time"
+[ -n "$KTDP_VM_ICOUNT" ] && clock="instruction time (QEMU -icount shift=0,sleep=off: 1 ns per guest instruction)"
+machine="$clock; host $cpu, $(nproc) cores, $mem; test VM: QEMU TCG -cpu max, 2 vCPUs, \
 ${KTDP_VM_MEM:-8G}, Linux $(make -s -C "$KDIR" kernelversion 2>/dev/null) with \
 lockdep and KVM_PROVE_MMU (the test kernel), nested kvm_amd; $(date -u +%Y-%m-%d), $mode run"
 out=bench/results

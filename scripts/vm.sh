@@ -25,6 +25,9 @@ source "$(dirname "$0")/env.sh"
 mode=${1:?usage: vm.sh check|demo|bench|kvm-selftests [args]}
 shift
 # KTDP_RESULTS: another results directory, for a second VM running at once.
+# KTDP_VM_ICOUNT=1 (make bench sets it): QEMU's -icount shift=0,sleep=off,
+# so the guest's clock counts executed instructions (1 ns each) and timings
+# do not depend on the host's load.
 res=$(ktdp_results "$mode")
 rm -rf "$res"
 mkdir -p "$res"
@@ -47,6 +50,7 @@ set +e
 timeout -k 10 "$KTDP_VM_TIMEOUT" \
 	vng --disable-kvm --verbose -r "$bzimage" --cpus 2 -m "$KTDP_VM_MEM" \
 	--qemu-opts=-accel --qemu-opts=tcg,thread=single \
+	${KTDP_VM_ICOUNT:+--qemu-opts=-icount --qemu-opts=shift=0,sleep=off} \
 	--qemu-opts=-device --qemu-opts="$KTDP_VIOMMU" \
 	--qemu-opts=-device --qemu-opts=edu,dma_mask=0xffffffffffff \
 	--append "panic=-1 no5lvl intel_iommu=on,sm_on iommufd.allow_unsafe_interrupts=1" \
