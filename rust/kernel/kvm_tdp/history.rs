@@ -14,6 +14,8 @@
 //! This file depends on `core` only, so it is compiled both into the kernel
 //! crate and into the host-side unit tests (`logic/`).
 
+use super::range::GpaRange;
+
 /// Invalidations remembered.
 pub const HISTORY: usize = 64;
 
@@ -68,11 +70,7 @@ impl History {
         if size == 0 {
             return;
         }
-        let last = if start == 0 && size == u64::MAX {
-            u64::MAX
-        } else {
-            start.saturating_add(size - 1)
-        };
+        let last = GpaRange { start, size }.last();
         self.seen += 1;
         self.recent[(self.seen % HISTORY as u64) as usize] = (start, last);
     }
