@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-#include <linux/file.h>
 #include <linux/io.h>
-#include <linux/kvm_tdp_fd.h>
 #include <linux/mm.h>
 #include <linux/rcupdate.h>
 #include <linux/sched/mm.h>
@@ -64,20 +62,4 @@ void rust_helper_mmgrab(struct mm_struct *mm)
 void rust_helper_mmdrop(struct mm_struct *mm)
 {
 	mmdrop(mm);
-}
-
-/*
- * Takes another reference on the file of @tdp_fd, which keeps the object
- * alive as the one kvm_tdp_fd_get() returns does, for code built into the
- * kernel, which cannot call the provider's kvm_tdp_fd_put():
- * rust_helper_kvm_tdp_fd_put_ref() drops it.
- */
-void rust_helper_kvm_tdp_fd_get_ref(struct kvm_tdp_fd *tdp_fd)
-{
-	get_file(tdp_fd->file);
-}
-
-void rust_helper_kvm_tdp_fd_put_ref(struct kvm_tdp_fd *tdp_fd)
-{
-	fput(tdp_fd->file);
 }

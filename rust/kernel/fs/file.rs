@@ -100,6 +100,20 @@ impl File {
         Ok(unsafe { ARef::from_raw(ptr.cast()) })
     }
 
+    /// Creates a reference to a [`File`] from a valid pointer.
+    ///
+    /// # Safety
+    ///
+    /// The caller must ensure that `ptr` points at a valid file and that the
+    /// file's refcount is positive for the duration of `'a`.
+    #[inline]
+    pub unsafe fn from_raw_file<'a>(ptr: *const bindings::file) -> &'a File {
+        // SAFETY: the caller guarantees that the pointer is not dangling and
+        // stays valid for `'a`; `File` is a transparent wrapper of `struct
+        // file`.
+        unsafe { &*ptr.cast() }
+    }
+
     /// The raw `struct file` pointer.
     #[inline]
     pub fn as_ptr(&self) -> *mut bindings::file {

@@ -25,10 +25,11 @@ use crate::{
         from_err_ptr, to_result, Result,
     },
     ffi::{c_int, c_ulong, c_void},
+    fs::file::File,
     new_condvar, new_mutex, new_spinlock, new_work,
     prelude::*,
     sync::{Arc, CondVar, Mutex, SpinLock},
-    types::Opaque,
+    types::{ARef, Opaque},
     workqueue::{self, Work, WorkItem},
 };
 use core::{marker::PhantomData, ops::Deref, pin::Pin, ptr::NonNull};
@@ -41,19 +42,20 @@ fn fault_type(access: u32) -> bindings::kvm_tdp_fault_type {
     ty
 }
 
-/// A reference on a TDP FD object's file, taken and dropped without the
-/// provider's `kvm_tdp_fd_put()`, which code built into the kernel (such as
-/// [`WqFault`]'s drop) cannot link against.
+/// A TDP FD object kept alive by a reference on its file, taken and dropped
+/// as any file's, not with the provider's `kvm_tdp_fd_put()`, which code
+/// built into the kernel (such as [`WqFault`]'s drop) cannot link against.
 ///
 /// # Invariants
 ///
-/// The object is live, and this holds a reference on its file.
+/// `ptr` is the object whose file `_file` is: the reference keeps it live.
 struct FileRef {
     ptr: NonNull<bindings::kvm_tdp_fd>,
+    _file: ARef<File>,
 }
 
-// SAFETY: a file reference may be dropped from any task; the pointer is only
-// passed to the object's fault op, which any task may call.
+// SAFETY: the file reference may be dropped from any task; the pointer is
+// only passed to the object's fault op, which any task may call.
 unsafe impl Send for FileRef {}
 
 // SAFETY: as above; nothing is mutated through `&self`.
@@ -61,19 +63,16 @@ unsafe impl Sync for FileRef {}
 
 impl FileRef {
     fn new(fd: &TdpFdRef) -> Self {
-        // SAFETY: `fd` is referenced by its type invariant, so its file is
-        // live; another reference on that file keeps the object alive just
-        // as the one `kvm_tdp_fd_get()` returns does.
-        unsafe { bindings::kvm_tdp_fd_get_ref(fd.ptr.as_ptr()) };
-        // INVARIANT: the reference was just taken.
-        Self { ptr: fd.ptr }
-    }
-}
-
-impl Drop for FileRef {
-    fn drop(&mut self) {
-        // SAFETY: this holds a reference on the file by the type invariant.
-        unsafe { bindings::kvm_tdp_fd_put_ref(self.ptr.as_ptr()) };
+        // SAFETY: `fd` is referenced by its type invariant: `kvm_tdp_fd_get()`
+        // set the object's `file` before returning it, never changes it, and
+        // holds a reference on it while `fd` lives.
+        let file = unsafe { File::from_raw_file((*fd.ptr.as_ptr()).file) };
+        // INVARIANT: another reference on that file keeps the object alive
+        // just as the one `kvm_tdp_fd_get()` returns does.
+        Self {
+            ptr: fd.ptr,
+            _file: file.into(),
+        }
     }
 }
 
