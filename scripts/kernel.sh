@@ -29,33 +29,44 @@ if [ "${KTDP_KASAN:-1}" = 1 ] && [ -z "${KTDP_VARIANT:-}" ]; then
 	FRAGMENT=$KTDP_CACHE/kasan-fragment.config
 fi
 
-# KTDP_VARIANT=base: the same source and config without the series and the
-# overlays, in its own tree, as the baseline for KVM's selftests and
-# benchmarks.
-if [ "${KTDP_VARIANT:-}" = base ]; then
-	KDIR=$KTDP_CACHE/linux-base
-	PATCHES=()
-	OVERLAY=()
-	mkdir -p "$KTDP_CACHE"
-	grep -v KVM_TDP_EXPORT "$FRAGMENT" >"$KTDP_CACHE/base-fragment.config"
-	FRAGMENT=$KTDP_CACHE/base-fragment.config
-fi
-
-# KTDP_VARIANT=lint: the same source, series and overlays, configured with
-# config/lint.config merged in (the options the Rust code must also build
-# without), in its own tree.  Only what modules are built against is made
-# (modules_prepare: the Rust crates and the build tools); make lint compiles
-# the modules against it.
+# The variants, each in its own tree beside $KDIR's:
+#   base       the same source and config without the series and the
+#              overlays: the baseline for KVM's selftests (linux-base).
+#   lint       config/lint.config merged in: the options the Rust code must
+#              also build without.  Only what modules are built against is
+#              made (modules_prepare: the Rust crates and the build tools);
+#              make lint compiles the modules against it (linux-lint).
+#   prod       config/prod.config merged in: no debugging options, for the
+#              figures make bench judges the series by (linux-prod).
+#   prod-base  prod's config without the series and overlays (linux-prod-base).
 STAMP=arch/x86/boot/bzImage
-if [ "${KTDP_VARIANT:-}" = lint ]; then
-	KDIR=$KTDP_CACHE/linux-lint
-	STAMP=rust/kernel.o
+unpatched=0 merge=
+case "${KTDP_VARIANT:-}" in
+"") ;;
+base) unpatched=1 ;;
+lint) merge=config/lint.config STAMP=rust/kernel.o ;;
+prod) merge=config/prod.config ;;
+prod-base) merge=config/prod.config unpatched=1 ;;
+*) ktdp_die "unknown KTDP_VARIANT=$KTDP_VARIANT" ;;
+esac
+if [ -n "${KTDP_VARIANT:-}" ]; then
+	KDIR=$KTDP_CACHE/linux-$KTDP_VARIANT
 	mkdir -p "$KTDP_CACHE"
-	# lint.config's values replace the fragment's.
-	syms=$(sed -n 's/^\(CONFIG_[A-Z0-9_]*\)=.*/\1/p' config/lint.config | paste -sd'|')
-	{ grep -Ev "^($syms)(_[A-Z0-9_]*)?=" "$FRAGMENT"; cat config/lint.config; } \
-		>"$KTDP_CACHE/lint-fragment.config"
-	FRAGMENT=$KTDP_CACHE/lint-fragment.config
+	frag=$KTDP_CACHE/$KTDP_VARIANT-fragment.config
+	cp "$FRAGMENT" "$frag"
+	if [ -n "$merge" ]; then
+		# The merged file's values replace the fragment's, and so do
+		# those of the fragment's symbols they prefix
+		# (CONFIG_DEBUG_KMEMLEAK_*).
+		syms=$(sed -n 's/^\(CONFIG_[A-Z0-9_]*\)=.*/\1/p' "$merge" | paste -sd'|')
+		{ grep -Ev "^($syms)(_[A-Z0-9_]*)?=" "$FRAGMENT"; cat "$merge"; } >"$frag"
+	fi
+	if [ $unpatched = 1 ]; then
+		PATCHES=()
+		OVERLAY=()
+		grep -v KVM_TDP_EXPORT "$frag" >"$frag.tmp" && mv "$frag.tmp" "$frag"
+	fi
+	FRAGMENT=$frag
 fi
 
 # Exclusive for the whole build: no other clone composes, builds or boots
@@ -77,7 +88,9 @@ if [ "$(cat "$KDIR/.ktdp-key" 2>/dev/null)" = "$key" ] &&
 	exit 0
 fi
 
-git_k() { git -C "$KDIR" -c user.name=ktdp -c user.email=ktdp@localhost "$@"; }
+# gc.auto=0: an automatic gc runs detached, inheriting (and so holding) the
+# cache lock for minutes after the build ends.
+git_k() { git -C "$KDIR" -c user.name=ktdp -c user.email=ktdp@localhost -c gc.auto=0 "$@"; }
 
 # 1. Pristine source, once per machine (or per Debian source version).
 srcver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
