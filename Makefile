@@ -35,10 +35,13 @@ KDIR ?= $(KTDP_CACHE)/linux
 endif
 export KTDP_CACHE KDIR KTDP_KASAN
 
-# Timing and the comparison with the unpatched kernel use the kernel without
-# KASAN (the baseline is built from the same fragment).
+# The comparison with the unpatched kernel uses the kernel without KASAN
+# (the baseline is built from the same fragment); make bench, the
+# production-config kernel (config/prod.config, scripts/kernel.sh).
 bench kvm-selftests kvm-selftests-base: export KTDP_KASAN := 0
-bench kvm-selftests kvm-selftests-base: export KDIR := $(KTDP_CACHE)/linux
+kvm-selftests kvm-selftests-base: export KDIR := $(KTDP_CACHE)/linux
+bench: export KDIR := $(KTDP_CACHE)/linux-prod
+bench: export KTDP_VARIANT := prod
 
 .PHONY: all deps kernel modules selftests host-test check run lint fmt clean kvm-selftests \
 	kvm-selftests-base bench check-ept check-detectors check-harness

@@ -17,8 +17,24 @@
  *           walk), the same on a shadow domain, and first touch (I/O page
  *           fault)
  *
+ * Every timed figure is repeated until it is known: one warm-up repetition
+ * is thrown away, then repetitions go on (interleaved with the figure's
+ * other cases) until the 95% confidence interval of the median is within
+ * +-0.5% of it, or a cap is reached.  Each figure is printed as its median
+ * (item), min (item-min), max (item-max), the half-width of that interval
+ * (item-ci, in % of the median) and the number of repetitions (item-n).
+ * Under make bench the VM's clock counts instructions (QEMU icount), so a
+ * figure varies only with the instructions run, e.g. an interrupt landing
+ * inside the measured window.
+ *
  * Output: CSV rows "item,case,x,value,unit" on stdout after a header, and
- * progress on stderr.  Usage: tdp_fd_bench [quick]
+ * progress on stderr.
+ *
+ * Usage: tdp_fd_bench [quick|full|base]
+ *   quick  fewer sizes and a lower cap: a smoke run of the pipeline
+ *   base   only what runs on unpatched KVM too (no TDP FD, no importer):
+ *          zaps of 1 and 512 pages and the vCPU fault path, for
+ *          bench/kvm_perf.sh's comparison of patched and unpatched KVM
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +56,7 @@
 #define SLOT		1
 #define MAX_IMP		64
 
-static bool quick;
+static bool quick, base;
 static int cdev, idev;
 
 static void guest_code(void)
@@ -63,17 +79,92 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static uint64_t median(uint64_t *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_u64);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void row(const char *item, const char *c, uint64_t x, double value,
 		const char *unit)
 {
 	printf("%s,%s,%llu,%.6g,%s\n", item, c, (unsigned long long)x, value, unit);
 	fflush(stdout);
+}
+
+/*
+ * The repetitions of one timed figure, in ns.  A figure is "known" once its
+ * median's 95% confidence interval (order statistics n/2 -+ 0.98 sqrt(n),
+ * distribution-free) is within +-0.5% of the median, after at least
+ * MIN_REPS repetitions; the caller stops at its own cap regardless.
+ */
+#define MIN_REPS	5
+#define CI_TARGET	0.005
+
+struct samples {
+	uint64_t v[512];
+	int n;
+	int warm;	/* warm-up repetitions still to throw away */
+};
+
+static void sample_init(struct samples *s)
+{
+	s->n = 0;
+	s->warm = 1;
+}
+
+static void sample_add(struct samples *s, uint64_t ns)
+{
+	if (s->warm) {
+		s->warm--;
+		return;
+	}
+	TEST_ASSERT(s->n < (int)ARRAY_SIZE(s->v), "too many repetitions");
+	s->v[s->n++] = ns;
+}
+
+/* Sorts @s; the median, and the CI's half-width relative to it. */
+static double sample_median(struct samples *s, double *ci)
+{
+	int n = s->n, k = 0, lo, hi;
+	double med;
+
+	qsort(s->v, n, sizeof(s->v[0]), cmp_u64);
+	med = n % 2 ? s->v[n / 2] : (s->v[n / 2 - 1] + s->v[n / 2]) / 2.0;
+	/* k = ceil(0.98 sqrt(n)), without libm. */
+	while ((double)k * k < 0.9604 * n)
+		k++;
+	lo = n / 2 - k;
+	hi = (n - 1) / 2 + k;
+	lo = lo < 0 ? 0 : lo;
+	hi = hi > n - 1 ? n - 1 : hi;
+	if (ci)
+		*ci = med ? (s->v[hi] - s->v[lo]) / 2.0 / med : 0;
+	return med;
+}
+
+static bool sample_known(struct samples *s)
+{
+	double ci;
+
+	if (s->n < MIN_REPS)
+		return false;
+	sample_median(s, &ci);
+	return ci <= CI_TARGET;
+}
+
+/* Prints the figure's rows; @scale divides ns into @unit. */
+static void sample_rows(const char *item, const char *c, uint64_t x,
+			struct samples *s, double scale, const char *unit)
+{
+	char name[48];
+	double ci, med;
+
+	TEST_ASSERT(s->n > 0, "%s %s: no repetition", item, c);
+	med = sample_median(s, &ci);
+	row(item, c, x, med / scale, unit);
+	snprintf(name, sizeof(name), "%s-min", item);
+	row(name, c, x, s->v[0] / scale, unit);
+	snprintf(name, sizeof(name), "%s-max", item);
+	row(name, c, x, s->v[s->n - 1] / scale, unit);
+	snprintf(name, sizeof(name), "%s-ci", item);
+	row(name, c, x, ci * 100, "%");
+	snprintf(name, sizeof(name), "%s-n", item);
+	row(name, c, x, s->n, "reps");
 }
 
 static void progress(const char *fmt, ...)
@@ -141,21 +232,25 @@ static void exp_close(struct exp *e)
 
 /*
  * 1. Invalidation: the time of madvise(MADV_DONTNEED) of @npages mapped
- * pages, for each importer count, interleaved: median, min and max of
- * @reps.
+ * pages with no TDP FD and with one and 0 to 64 importers, the cases
+ * interleaved in each round, rounds until every case is known or @cap.
  */
 static void bench_inval(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
-			uint64_t npages, int reps)
+			uint64_t npages, int cap)
 {
 	static const int counts[] = { -1, 0, 1, 4, 16, 64 };
-	const int nc = ARRAY_SIZE(counts);
-	uint64_t *t = calloc(nc * reps, sizeof(*t));
+	const int nc = base ? 1 : ARRAY_SIZE(counts);
+	struct samples *t = calloc(nc, sizeof(*t));
 	char *hva = addr_gpa2hva(vm, GPA);
 	uint64_t len = npages * 4096;
-	int r, c;
+	bool known = false;
+	int c;
 
 	TEST_ASSERT(t, "calloc");
-	for (r = 0; r < reps; r++) {
+	for (c = 0; c < nc; c++)
+		sample_init(&t[c]);
+	while (!known && t[0].n < cap) {
+		known = true;
 		for (c = 0; c < nc; c++) {
 			struct exp e;
 			uint64_t t0;
@@ -164,7 +259,7 @@ static void bench_inval(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
 			prefault(vcpu, GPA, len);
 			t0 = now_ns();
 			TEST_ASSERT(!madvise(hva, len, MADV_DONTNEED), "madvise");
-			t[c * reps + r] = now_ns() - t0;
+			sample_add(&t[c], now_ns() - t0);
 			if (counts[c] > 0) {
 				struct kti_stats s = kti_stats(cdev, e.ids[counts[c] - 1]);
 
@@ -172,6 +267,7 @@ static void bench_inval(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
 				TEST_ASSERT_EQ(s.invalidations, 1);
 			}
 			exp_close(&e);
+			known &= sample_known(&t[c]);
 		}
 	}
 	for (c = 0; c < nc; c++) {
@@ -181,10 +277,7 @@ static void bench_inval(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
 			snprintf(name, sizeof(name), "no-export");
 		else
 			snprintf(name, sizeof(name), "importers=%d", counts[c]);
-		/* median() sorts: the extremes are then the ends. */
-		row("inval", name, npages, median(&t[c * reps], reps) / 1e3, "us");
-		row("inval-min", name, npages, t[c * reps] / 1e3, "us");
-		row("inval-max", name, npages, t[c * reps + reps - 1] / 1e3, "us");
+		sample_rows("inval", name, npages, &t[c], 1e3, "us");
 	}
 	free(t);
 }
@@ -192,17 +285,23 @@ static void bench_inval(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
 /*
  * 2. Faults: per-page time of the importer's fault against the vCPU path
  * (KVM_PRE_FAULT_MEMORY), on identical fresh VMs with a TDP FD each;
- * @page is 4K or 2M, @n pages.
+ * @page is 4K or 2M, @n pages.  In base mode, the vCPU path alone, on a
+ * VM without a TDP FD.
  */
-static void bench_fault(uint64_t page, uint64_t n, int reps)
+static void bench_fault(uint64_t page, uint64_t n, int cap)
 {
-	uint64_t ti[8], tv[8];
-	int r;
+	struct samples *t = calloc(2, sizeof(*t));
+	const int nm = base ? 1 : 2;
+	bool known = false;
 
-	for (r = 0; r < reps; r++) {
+	TEST_ASSERT(t, "calloc");
+	sample_init(&t[0]);
+	sample_init(&t[1]);
+	while (!known && t[0].n < cap) {
 		int m;
 
-		for (m = 0; m < 2; m++) {
+		known = true;
+		for (m = 0; m < nm; m++) {
 			struct kvm_vcpu *vcpu;
 			struct kvm_vm *vm = bench_vm(&vcpu, n * page / 4096,
 						     page > 4096);
@@ -214,7 +313,7 @@ static void bench_fault(uint64_t page, uint64_t n, int reps)
 			 * same present pages, and neither pays for zeroing.
 			 */
 			memset(addr_gpa2hva(vm, GPA), 1, n * page);
-			exp_open(&e, vm, m);
+			exp_open(&e, vm, base ? -1 : m);
 			t0 = now_ns();
 			for (i = 0; i < n; i++) {
 				if (m)
@@ -225,14 +324,17 @@ static void bench_fault(uint64_t page, uint64_t n, int reps)
 				else
 					prefault(vcpu, GPA + i * page, page);
 			}
-			(m ? ti : tv)[r] = (now_ns() - t0) / n;
+			sample_add(&t[m], (now_ns() - t0) / n);
 			exp_close(&e);
 			kvm_vm_free(vm);
+			known &= sample_known(&t[m]);
 		}
 	}
-	row("fault", page > 4096 ? "vcpu-2M" : "vcpu-4K", n, median(tv, reps) / 1e3, "us");
-	row("fault", page > 4096 ? "importer-2M" : "importer-4K", n,
-	    median(ti, reps) / 1e3, "us");
+	sample_rows("fault", page > 4096 ? "vcpu-2M" : "vcpu-4K", n, &t[0], 1e3, "us");
+	if (!base)
+		sample_rows("fault", page > 4096 ? "importer-2M" : "importer-4K", n,
+			    &t[1], 1e3, "us");
+	free(t);
 }
 
 /*
@@ -274,38 +376,39 @@ static void bench_ptmem(uint64_t mib)
 	kvm_vm_free(vm);
 }
 
-/* Median ns per 8-byte DMA read of @n pages from @first, @rounds times. */
-static double dma_pass(__u32 id, uint64_t first, uint64_t n, int rounds,
-		       int reps)
+/* ns per 8-byte DMA read of @n pages from @first, @rounds times over. */
+static uint64_t dma_pass(__u32 id, uint64_t first, uint64_t n, int rounds)
 {
-	uint64_t t[16], v;
-	int r, k;
+	uint64_t t0 = now_ns(), i, v;
+	int k;
 
-	for (r = 0; r < reps; r++) {
-		uint64_t t0 = now_ns(), i;
-
-		for (k = 0; k < rounds; k++)
-			for (i = 0; i < n; i++)
-				TEST_ASSERT_EQ(kti_dma(idev, KTI_DMA_READ, id, first + i * 4096, &v, 8), 0);
-		t[r] = (now_ns() - t0) / (n * rounds);
-	}
-	return median(t, reps);
+	for (k = 0; k < rounds; k++)
+		for (i = 0; i < n; i++)
+			TEST_ASSERT_EQ(kti_dma(idev, KTI_DMA_READ, id, first + i * 4096, &v, 8), 0);
+	return (now_ns() - t0) / (n * rounds);
 }
 
 /*
  * 4. DMA: warm (64 pages, repeatedly: IOTLB hits), cold (4096 pages in
  * turn, more than the IOTLB's 256 entries: a walk each), for the shared
- * table and a shadow domain; and first touch (an I/O page fault each).
+ * table and a shadow domain, interleaved until known or @cap; and first
+ * touch (an I/O page fault each, once: the pages are then mapped).
  */
-static void bench_dma(int reps)
+static void bench_dma(int cap)
 {
+	static const char *const names[] = {
+		"shared-warm", "shared-cold", "shadow-warm", "shadow-cold",
+	};
 	const uint64_t pages = 8192;
+	struct samples *t = calloc(5, sizeof(*t));
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm = bench_vm(&vcpu, pages, false);
 	__u64 walk_faults;
+	bool known = false;
 	__u32 id, sid;
-	int tdp;
+	int tdp, c;
 
+	TEST_ASSERT(t, "calloc");
 	tdp = tdp_fd_create(vm);
 	id = kti_attach(idev, tdp, 0);
 	sid = kti_attach(idev, -1, KTI_ATTACH_SHADOW);
@@ -315,21 +418,33 @@ static void bench_dma(int reps)
 	prefault(vcpu, GPA, 4096 * 4096);
 	walk_faults = kti_stats(idev, id).walk_faults;
 
-	row("dma", "shared-warm", 64, dma_pass(id, GPA, 64, 64, reps), "ns");
-	row("dma", "shared-cold", 4096, dma_pass(id, GPA, 4096, 1, reps), "ns");
-	row("dma", "shadow-warm", 64, dma_pass(sid, GPA, 64, 64, reps), "ns");
-	row("dma", "shadow-cold", 4096, dma_pass(sid, GPA, 4096, 1, reps), "ns");
+	for (c = 0; c < 5; c++)
+		sample_init(&t[c]);
+	while (!known && t[0].n < cap) {
+		known = true;
+		for (c = 0; c < 4; c++) {
+			bool warm = !(c & 1);
+
+			sample_add(&t[c], dma_pass(c < 2 ? id : sid, GPA,
+						   warm ? 64 : 4096, warm ? 64 : 1));
+			known &= sample_known(&t[c]);
+		}
+	}
+	for (c = 0; c < 4; c++)
+		sample_rows("dma", names[c], c & 1 ? 4096 : 64, &t[c], 1, "ns");
 	/* The passes above measured translation only: no fault in them. */
 	TEST_ASSERT_EQ(kti_stats(idev, id).walk_faults, walk_faults);
-	/* Never mapped: each read is an I/O page fault, once. */
-	row("dma", "shared-fault", 4096,
-	    dma_pass(id, GPA + 4096 * 4096, 4096, 1, 1), "ns");
+	/* Never mapped: each read is an I/O page fault, once (no warm-up). */
+	t[4].warm = 0;
+	sample_add(&t[4], dma_pass(id, GPA + 4096 * 4096, 4096, 1));
+	sample_rows("dma", "shared-fault", 4096, &t[4], 1, "ns");
 	TEST_ASSERT_EQ(kti_stats(idev, id).walk_faults, walk_faults + 4096);
 
 	TEST_ASSERT(!ioctl(idev, KTI_DETACH, &sid), "KTI_DETACH");
 	TEST_ASSERT(!ioctl(idev, KTI_DETACH, &id), "KTI_DETACH");
 	close(tdp);
 	kvm_vm_free(vm);
+	free(t);
 }
 
 int main(int argc, char **argv)
@@ -340,34 +455,40 @@ int main(int argc, char **argv)
 	int i;
 
 	quick = argc > 1 && !strcmp(argv[1], "quick");
-	TEST_ASSERT(kvm_has_cap(KVM_CAP_TDP_FD), "KVM_CAP_TDP_FD missing");
+	base = argc > 1 && !strcmp(argv[1], "base");
 	TEST_ASSERT(kvm_has_cap(KVM_CAP_PRE_FAULT_MEMORY), "no KVM_PRE_FAULT_MEMORY");
-	cdev = kti_open("/dev/kvm_tdp_importer_c");
-	idev = kti_open("/dev/kvm_tdp_iommu");
+	if (!base) {
+		TEST_ASSERT(kvm_has_cap(KVM_CAP_TDP_FD), "KVM_CAP_TDP_FD missing");
+		cdev = kti_open("/dev/kvm_tdp_importer_c");
+		idev = kti_open("/dev/kvm_tdp_iommu");
+	}
 
 	printf("item,case,x,value,unit\n");
 
 	progress("invalidation overhead");
-	vm = bench_vm(&vcpu, 262144, false);
-	bench_inval(vm, vcpu, 1, quick ? 5 : 101);
-	bench_inval(vm, vcpu, 512, quick ? 3 : 21);
-	if (!quick)
-		bench_inval(vm, vcpu, 262144, 3);
+	vm = bench_vm(&vcpu, base || quick ? 512 : 262144, false);
+	bench_inval(vm, vcpu, 1, quick ? 9 : 301);
+	bench_inval(vm, vcpu, 512, quick ? 5 : 61);
+	if (!quick && !base)
+		bench_inval(vm, vcpu, 262144, 5);
 	kvm_vm_free(vm);
 
 	progress("fault throughput");
-	bench_fault(4096, quick ? 256 : 4096, 3);
-	bench_fault(2 << 20, quick ? 8 : 64, 3);
+	bench_fault(4096, quick ? 256 : 4096, quick ? 3 : 9);
+	bench_fault(2 << 20, quick ? 8 : 64, quick ? 3 : 9);
+	if (base)
+		goto out;
 
 	progress("page-table memory");
 	for (i = 0; i < (int)ARRAY_SIZE(sizes) && (!quick || !i); i++)
 		bench_ptmem(sizes[i]);
 
 	progress("DMA translation");
-	bench_dma(quick ? 3 : 7);
+	bench_dma(quick ? 5 : 41);
 
-	progress("done");
 	close(cdev);
 	close(idev);
+out:
+	progress("done");
 	return 0;
 }

@@ -25,14 +25,14 @@ make -s kernel modules selftests
 res=$(ktdp_results bench)
 args=("$mode")
 if [ "$mode" != quick ]; then
-	KTDP_VARIANT=base bash scripts/kernel.sh
+	KTDP_VARIANT=prod-base bash scripts/kernel.sh
 	bin=$KTDP_ROOT/out/kvm-perf-bin
 	st=$KDIR/tools/testing/selftests/kvm
 	ktdp_log "bench: building KVM's perf selftests"
 	make -s -C "$st" OUTPUT="$bin" EXTRA_CFLAGS=-static -j"$(nproc)" \
 		"$bin/dirty_log_perf_test" "$bin/demand_paging_test" \
 		"$bin/access_tracking_perf_test" >/dev/null
-	args+=("$bin" "$KTDP_CACHE/linux-base/_modinst" "$rounds")
+	args+=("$bin" "$KTDP_CACHE/linux-prod-base/_modinst" "$rounds")
 fi
 
 ktdp_log "bench: running in the VM ($mode)"
@@ -48,8 +48,8 @@ mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 clock="host time"
 [ -n "$KTDP_VM_ICOUNT" ] && clock="instruction time (QEMU -icount shift=0,sleep=off: 1 ns per guest instruction)"
 machine="$clock; host $cpu, $(nproc) cores, $mem; test VM: QEMU TCG -cpu max, 2 vCPUs, \
-${KTDP_VM_MEM:-8G}, Linux $(make -s -C "$KDIR" kernelversion 2>/dev/null) with \
-lockdep and KVM_PROVE_MMU (the test kernel), nested kvm_amd; $(date -u +%Y-%m-%d), $mode run"
+${KTDP_VM_MEM:-8G}, Linux $(make -s -C "$KDIR" kernelversion 2>/dev/null) in its \
+production config (config/prod.config: no lockdep, KVM_PROVE_MMU, kmemleak, KFENCE, UBSAN), nested kvm_amd; $(date -u +%Y-%m-%d), $mode run"
 out=bench/results
 [ "$mode" = quick ] && out=$res/report
 "$KTDP_VENV/bin/python3" bench/report.py "$out" "$machine" \

@@ -78,7 +78,8 @@ build_key() {
 
 load_modules() {
 	step build_key build_key || return 1
-	step rust_doctests rust_doctests
+	# make bench boots the production config, which runs no KUnit.
+	[ "$mode" = bench ] || step rust_doctests rust_doctests
 	# The patched KVM, from the tree's private modules_install.
 	step load_kvm_amd modprobe -d "$KDIR/_modinst" kvm_amd || return 1
 	# What KVM does while no provider is loaded, checked before it is.
@@ -194,7 +195,7 @@ bench)
 	fi
 	if [ -n "${2:-}" ]; then
 		mkdir -p "$res/kvmperf"
-		step kvm_perf sh -c "bash '$ROOT/bench/kvm_perf.sh' '$2' '$KDIR/_modinst' '$3' '$4' '$res/kvmperf' >'$res/kvmperf.csv'"
+		step kvm_perf sh -c "bash '$ROOT/bench/kvm_perf.sh' '$2' '$KDIR/_modinst' '$3' '$4' '$res/kvmperf' '$OUT/bench-bin/tdp_fd_bench' >'$res/kvmperf.csv'"
 	fi
 	;;
 detectors)
