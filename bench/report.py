@@ -82,8 +82,9 @@ def tables(rows):
         out += ["### 1. Invalidation: madvise(MADV_DONTNEED) of N mapped 4K pages (median, µs)", "",
                 "| N pages | no export | 0 importers | 1 | 4 | 16 | 64 "
                 "| export, 0 importers / no export (target ≤ 1.01) "
-                "| 1 imp. / 0 imp. (target ≤ 1.01) | slope per further importer |",
-                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "| 1 imp. / 0 imp. (target ≤ 1.01) | slope per further importer "
+                "| reports per zap (most) |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for n in sorted({x for _, x in inval}):
             ne = inval.get(("no-export", n))
             v = [inval.get((f"importers={c}", n)) for c in counts]
@@ -97,7 +98,8 @@ def tables(rows):
                        f"({verdict(r0, 1.01)}) "
                        f"| {r1:.4f} {ratio_ci(by, 'inval', ('importers=1', n), ('importers=0', n))} "
                        f"({verdict(r1, 1.01)}) "
-                       f"| {s:+.3f} µs ({s / v[0] * 100:+.3f}%) |")
+                       f"| {s:+.3f} µs ({s / v[0] * 100:+.3f}%) "
+                       f"| {by['inval-reports'].get(('importers', n), float('nan')):.0f} |")
         out.append("")
 
     fault = by["fault"]

@@ -242,7 +242,7 @@ static void bench_inval(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
 	const int nc = base ? 1 : ARRAY_SIZE(counts);
 	struct samples *t = calloc(nc, sizeof(*t));
 	char *hva = addr_gpa2hva(vm, GPA);
-	uint64_t len = npages * 4096;
+	uint64_t len = npages * 4096, reports = 0;
 	bool known = false;
 	int c;
 
@@ -263,8 +263,16 @@ static void bench_inval(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
 			if (counts[c] > 0) {
 				struct kti_stats s = kti_stats(cdev, e.ids[counts[c] - 1]);
 
-				/* Each importer heard of it, once. */
-				TEST_ASSERT_EQ(s.invalidations, 1);
+				/*
+				 * Each importer heard of it: once, or once more
+				 * for each time the zap yielded mmu_lock, as
+				 * KVM reports before yielding.
+				 */
+				TEST_ASSERT(s.invalidations >= 1,
+					    "importer %d not told of the zap",
+					    counts[c] - 1);
+				if (s.invalidations > reports)
+					reports = s.invalidations;
 			}
 			exp_close(&e);
 			known &= sample_known(&t[c]);
@@ -279,6 +287,9 @@ static void bench_inval(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
 			snprintf(name, sizeof(name), "importers=%d", counts[c]);
 		sample_rows("inval", name, npages, &t[c], 1e3, "us");
 	}
+	/* The most reports one zap took (the price of yielding). */
+	if (!base)
+		row("inval-reports", "importers", npages, reports, "reports");
 	free(t);
 }
 
