@@ -15,6 +15,8 @@
 #   make lint        rustfmt --check, clippy (CLIPPY=1), checkpatch --strict
 #   make fmt         rustfmt every Rust file in place
 #   make bench       the cost of sharing the TDP, in the VM: bench/results/
+#   make bench-trace each judged operation single-stepped, instructions
+#                    counted per function: bench/results/trace.md
 #   make kvm-selftests       the tree's KVM selftests on the patched kernel,
 #                            compared with make kvm-selftests-base
 
@@ -38,13 +40,13 @@ export KTDP_CACHE KDIR KTDP_KASAN
 # The comparison with the unpatched kernel uses the kernel without KASAN
 # (the baseline is built from the same fragment); make bench, the
 # production-config kernel (config/prod.config, scripts/kernel.sh).
-bench kvm-selftests kvm-selftests-base: export KTDP_KASAN := 0
+bench bench-trace kvm-selftests kvm-selftests-base: export KTDP_KASAN := 0
 kvm-selftests kvm-selftests-base: export KDIR := $(KTDP_CACHE)/linux
-bench: export KDIR := $(KTDP_CACHE)/linux-prod
-bench: export KTDP_VARIANT := prod
+bench bench-trace: export KDIR := $(KTDP_CACHE)/linux-prod
+bench bench-trace: export KTDP_VARIANT := prod
 
 .PHONY: all deps kernel modules selftests host-test check run lint fmt clean kvm-selftests \
-	kvm-selftests-base bench check-ept check-detectors check-harness
+	kvm-selftests-base bench bench-trace check-ept check-detectors check-harness
 
 all: modules selftests
 
@@ -81,6 +83,9 @@ run: modules selftests
 
 bench: deps
 	@bash scripts/bench.sh
+
+bench-trace: deps
+	@KTDP_BENCH=trace bash scripts/bench.sh
 
 lint: kernel
 	@mkdir -p out && bash scripts/lint.sh

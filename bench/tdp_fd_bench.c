@@ -30,11 +30,12 @@
  * Output: CSV rows "item,case,x,value,unit" on stdout after a header, and
  * progress on stderr.
  *
- * Usage: tdp_fd_bench [quick|full|base]
+ * Usage: tdp_fd_bench [quick|full|base|trace CASE DONE]
  *   quick  fewer sizes and a lower cap: a smoke run of the pipeline
  *   base   only what runs on unpatched KVM too (no TDP FD, no importer):
  *          zaps of 1 and 512 pages and the vCPU fault path, for
  *          bench/kvm_perf.sh's comparison of patched and unpatched KVM
+ *   trace  repeat one operation for bench/trace.py (see bench_trace())
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,7 +57,7 @@
 #define SLOT		1
 #define MAX_IMP		64
 
-static bool quick, base;
+static bool quick, base, trace;
 static int cdev, idev;
 
 static void guest_code(void)
@@ -458,6 +459,72 @@ static void bench_dma(int cap)
 	free(t);
 }
 
+/*
+ * trace CASE DONE: repeat one operation, every 10 ms, until the file DONE
+ * exists, for bench/trace.py, which single-steps one repetition through
+ * QEMU's gdbstub from the entry of the function the case names (see
+ * selftests/vm-run.sh) and counts its instructions one by one.
+ *   zap1, zap8          madvise(MADV_DONTNEED) of 1 or 8 mapped 4K pages,
+ *                       no TDP FD (__x64_sys_madvise)
+ *   zap1-e0, zap8-e0    the same with a TDP FD and no importer
+ *   zap1-e1, zap8-e1    ... and one C-sample importer
+ *   fault4k             KVM_PRE_FAULT_MEMORY of one 4K page
+ *                       (kvm_arch_vcpu_pre_fault_memory)
+ *   clear64             KVM_CLEAR_DIRTY_LOG of 64 dirty, writable 4K
+ *                       pages, manual dirty-log protection (kvm_vm_ioctl)
+ * Everything but the traced call happens between traced calls.
+ */
+static void bench_trace(const char *what, const char *done)
+{
+	uint64_t npages = strstr(what, "8") ? 8 : strstr(what, "64") ? 64 : 1;
+	bool clear = !strcmp(what, "clear64");
+	bool fault = !strcmp(what, "fault4k");
+	int importers = strstr(what, "-e1") ? 1 : strstr(what, "-e0") ? 0 : -1;
+	uint64_t len = npages * 4096, bitmap = ~0ULL;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	struct exp e;
+	char *hva;
+
+	TEST_ASSERT(clear || fault || !strncmp(what, "zap", 3),
+		    "unknown trace case %s", what);
+	vm = bench_vm(&vcpu, 512, false);
+	hva = addr_gpa2hva(vm, GPA);
+	if (clear) {
+		/* As dirty_log_perf_test does. */
+		vm_enable_cap(vm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+			      kvm_check_cap(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) &
+			      (KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |
+			       KVM_DIRTY_LOG_INITIALLY_SET));
+		vm_mem_region_set_flags(vm, SLOT, KVM_MEM_LOG_DIRTY_PAGES);
+	}
+	exp_open(&e, vm, importers);
+	while (access(done, F_OK)) {
+		if (fault) {
+			TEST_ASSERT(!madvise(hva, len, MADV_DONTNEED), "madvise");
+			memset(hva, 1, len);
+			prefault(vcpu, GPA, len);
+		} else if (clear) {
+			/*
+			 * A page the host has written is mapped writable by
+			 * a read fault, and logged dirty; clearing the log
+			 * write-protects it again.
+			 */
+			TEST_ASSERT(!madvise(hva, len, MADV_DONTNEED), "madvise");
+			memset(hva, 1, len);
+			prefault(vcpu, GPA, len);
+			kvm_vm_clear_dirty_log(vm, SLOT, &bitmap, 0, 64);
+		} else {
+			memset(hva, 1, len);
+			prefault(vcpu, GPA, len);
+			TEST_ASSERT(!madvise(hva, len, MADV_DONTNEED), "madvise");
+		}
+		usleep(10000);
+	}
+	exp_close(&e);
+	kvm_vm_free(vm);
+}
+
 int main(int argc, char **argv)
 {
 	static const uint64_t sizes[] = { 256, 512, 1024, 2048 };
@@ -467,7 +534,17 @@ int main(int argc, char **argv)
 
 	quick = argc > 1 && !strcmp(argv[1], "quick");
 	base = argc > 1 && !strcmp(argv[1], "base");
+	trace = argc > 1 && !strcmp(argv[1], "trace");
+	TEST_ASSERT(!trace || argc == 4, "usage: tdp_fd_bench trace CASE DONE");
+	TEST_ASSERT(argc < 2 || quick || base || trace || !strcmp(argv[1], "full"),
+		    "usage: tdp_fd_bench [quick|full|base|trace CASE DONE]");
 	TEST_ASSERT(kvm_has_cap(KVM_CAP_PRE_FAULT_MEMORY), "no KVM_PRE_FAULT_MEMORY");
+	if (trace) {
+		if (strstr(argv[2], "-e"))
+			cdev = kti_open("/dev/kvm_tdp_importer_c");
+		bench_trace(argv[2], argv[3]);
+		return 0;
+	}
 	if (!base) {
 		TEST_ASSERT(kvm_has_cap(KVM_CAP_TDP_FD), "KVM_CAP_TDP_FD missing");
 		cdev = kti_open("/dev/kvm_tdp_importer_c");

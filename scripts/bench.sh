@@ -6,16 +6,22 @@
 # into bench/results/ (bench.md, bench.csv, bench.png).
 #
 # KTDP_BENCH=quick: fewer repetitions and sizes, no KVM perf comparison (a
-# smoke run of the whole pipeline, a minute or two).  KTDP_BENCH=perf: only
+# smoke run of the whole pipeline, a few minutes).  KTDP_BENCH=perf: only
 # the KVM perf comparison (KTDP_BENCH_ROUNDS rounds, default 3), reported
-# with the last full run's other results.  Otherwise it also builds the
-# unpatched kernel for the comparison (cached like the patched one; a
-# fresh machine pays a second kernel build once).
+# with the last full run's other results.  KTDP_BENCH=trace (make
+# bench-trace): each judged operation single-stepped, its instructions
+# counted function by function (bench/trace.py -> bench/results/trace.md).
+# Except in quick mode it also builds the unpatched production kernel
+# (cached like the patched one; a fresh machine pays for it once).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$KTDP_ROOT"
 
 mode=${KTDP_BENCH:-full}
+case $mode in
+quick | full | perf | trace) ;;
+*) ktdp_die "KTDP_BENCH=$mode: expected quick, full, perf or trace" ;;
+esac
 # Instruction time (scripts/vm.sh): figures that repeat to well under 1%
 # where host time differs by tens of percent.  KTDP_VM_ICOUNT= (empty) for
 # host time.
@@ -24,8 +30,8 @@ rounds=${KTDP_BENCH_ROUNDS:-3}
 make -s kernel modules selftests
 res=$(ktdp_results bench)
 args=("$mode")
-if [ "$mode" != quick ]; then
-	KTDP_VARIANT=prod-base bash scripts/kernel.sh
+[ "$mode" = quick ] || KTDP_VARIANT=prod-base bash scripts/kernel.sh
+if [ "$mode" != quick ] && [ "$mode" != trace ]; then
 	bin=$KTDP_ROOT/out/kvm-perf-bin
 	st=$KDIR/tools/testing/selftests/kvm
 	ktdp_log "bench: building KVM's perf selftests"
@@ -33,6 +39,25 @@ if [ "$mode" != quick ]; then
 		"$bin/dirty_log_perf_test" "$bin/demand_paging_test" \
 		"$bin/access_tracking_perf_test" >/dev/null
 	args+=("$bin" "$KTDP_CACHE/linux-prod-base/_modinst" "$rounds")
+fi
+
+if [ "$mode" = trace ]; then
+	# make bench-trace (bench/trace.py): host time is enough, and one
+	# vCPU keeps the single-stepped CPU from waiting for another.
+	port=$((20000 + RANDOM % 20000))
+	res=$(ktdp_results trace)
+	ktdp_log "bench: single-stepping operations through QEMU's gdbstub (port $port)"
+	KTDP_VM_GDB=$port KTDP_VM_CPUS=1 KTDP_VM_ICOUNT= KTDP_VM_MEM=${KTDP_VM_MEM:-4G} \
+		KTDP_VM_TIMEOUT=${KTDP_VM_TIMEOUT:-7200} \
+		bash scripts/vm.sh trace "$KTDP_CACHE/linux-prod-base/_modinst" |
+		grep -E '^(ok|not ok)' &
+	vm=$!
+	"$KTDP_VENV/bin/python3" bench/trace.py "$port" "$res" bench/results/trace.md ||
+		{ kill "$vm" 2>/dev/null; ktdp_die "bench: trace failed, see $res/"; }
+	wait "$vm" || true
+	grep -q '^not ok' "$res/tap.txt" 2>/dev/null && ktdp_die "bench: a step failed, see $res/"
+	echo "bench: results in bench/results/trace.md"
+	exit 0
 fi
 
 ktdp_log "bench: running in the VM ($mode)"

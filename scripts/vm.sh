@@ -22,12 +22,13 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-mode=${1:?usage: vm.sh check|demo|bench|kvm-selftests [args]}
+mode=${1:?usage: vm.sh check|demo|bench|trace|detectors|kvm-selftests [args]}
 shift
 # KTDP_RESULTS: another results directory, for a second VM running at once.
 # KTDP_VM_ICOUNT=1 (make bench sets it): QEMU's -icount shift=0,sleep=off,
 # so the guest's clock counts executed instructions (1 ns each) and timings
-# do not depend on the host's load.
+# do not depend on the host's load.  KTDP_VM_GDB=PORT: QEMU's gdbstub on
+# 127.0.0.1:PORT (make bench-trace).  KTDP_VM_CPUS: vCPUs (default 2).
 res=$(ktdp_results "$mode")
 rm -rf "$res"
 mkdir -p "$res"
@@ -39,18 +40,20 @@ bzimage=$KDIR/arch/x86/boot/bzImage
 key=$(cat "$KDIR/.ktdp-key" 2>/dev/null) || ktdp_die "the kernel in $KDIR is not built for any key: run 'make kernel'"
 
 : "${KTDP_VM_MEM:=4G}"
+: "${KTDP_VM_CPUS:=2}"
 KTDP_VIOMMU=intel-iommu,x-scalable-mode=on,x-flts=on,aw-bits=48,intremap=off
 : "${KTDP_VM_TIMEOUT:=3000}"
 
-ktdp_log "vm: booting $bzimage (TCG, 2 vCPUs, $KTDP_VM_MEM) for '$mode'"
+ktdp_log "vm: booting $bzimage (TCG, $KTDP_VM_CPUS vCPUs, $KTDP_VM_MEM) for '$mode'"
 set +e
 # timeout without --foreground runs vng in a process group of its own and
 # signals that whole group: QEMU and virtiofsd (vng's descendants) go too,
 # so a hung guest ends here instead of at CI's limit.
 timeout -k 10 "$KTDP_VM_TIMEOUT" \
-	vng --disable-kvm --verbose -r "$bzimage" --cpus 2 -m "$KTDP_VM_MEM" \
+	vng --disable-kvm --verbose -r "$bzimage" --cpus "$KTDP_VM_CPUS" -m "$KTDP_VM_MEM" \
 	--qemu-opts=-accel --qemu-opts=tcg,thread=single \
 	${KTDP_VM_ICOUNT:+--qemu-opts=-icount --qemu-opts=shift=0,sleep=off} \
+	${KTDP_VM_GDB:+--qemu-opts=-gdb --qemu-opts=tcp:127.0.0.1:$KTDP_VM_GDB} \
 	--qemu-opts=-device --qemu-opts="$KTDP_VIOMMU" \
 	--qemu-opts=-device --qemu-opts=edu,dma_mask=0xffffffffffff \
 	--append "panic=-1 no5lvl intel_iommu=on,sm_on iommufd.allow_unsafe_interrupts=1" \

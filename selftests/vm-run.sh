@@ -12,6 +12,8 @@
 #                             selftests/detectors/ktdp_faults.ko
 #   vm-run.sh bench RESULTS quick|full [PERF_BIN BASE_MODULES ROUNDS]
 #                             the benchmark (bench/)
+#   vm-run.sh trace RESULTS BASE_MODULES
+#                             operations for bench/trace.py to single-step
 #
 # Every step is a TAP test point: a module that fails to load or unload is a
 # failure, never a skip.  The host (scripts/check.sh) adds the verdict on the
@@ -78,8 +80,8 @@ build_key() {
 
 load_modules() {
 	step build_key build_key || return 1
-	# make bench boots the production config, which runs no KUnit.
-	[ "$mode" = bench ] || step rust_doctests rust_doctests
+	# make bench(-trace) boots the production config: no KUnit runs.
+	case $mode in bench | trace) ;; *) step rust_doctests rust_doctests ;; esac
 	# The patched KVM, from the tree's private modules_install.
 	step load_kvm_amd modprobe -d "$KDIR/_modinst" kvm_amd || return 1
 	# What KVM does while no provider is loaded, checked before it is.
@@ -197,6 +199,41 @@ bench)
 		mkdir -p "$res/kvmperf"
 		step kvm_perf sh -c "bash '$ROOT/bench/kvm_perf.sh' '$2' '$KDIR/_modinst' '$3' '$4' '$res/kvmperf' '$OUT/bench-bin/tdp_fd_bench' >'$res/kvmperf.csv'"
 	fi
+	;;
+trace)
+	# make bench-trace: $1 the unpatched KVM's module tree.  Each case of
+	# "tdp_fd_bench trace" repeats until bench/trace.py on the host, told
+	# the case and the function to trace in RESULTS/trace/current, has
+	# single-stepped it through QEMU's gdbstub and created its done file.
+	echo "TAP version 13"
+	mkdir -p "$res/trace"
+	trace_cases() { # variant case:function...
+		local v=$1 c
+		shift
+		cat /proc/kallsyms >"$res/trace/kallsyms-$v"
+		for c in "$@"; do
+			echo "$v ${c%%:*} ${c#*:}" >"$res/trace/current.tmp"
+			mv "$res/trace/current.tmp" "$res/trace/current"
+			step "trace-$v-${c%%:*}" timeout 1200 \
+				"$OUT/bench-bin/tdp_fd_bench" trace "${c%%:*}" \
+				"$res/trace/$v-${c%%:*}.done"
+		done
+	}
+	common="zap1:__x64_sys_madvise zap8:__x64_sys_madvise
+		fault4k:kvm_arch_vcpu_pre_fault_memory clear64:kvm_vm_ioctl"
+	if step load_base_kvm_amd modprobe -d "$1" kvm_amd; then
+		# shellcheck disable=SC2086
+		trace_cases base $common
+		step unload_base_kvm_amd modprobe -r -d "$1" kvm_amd
+	fi
+	if load_modules; then
+		# shellcheck disable=SC2086
+		trace_cases patched $common zap1-e0:__x64_sys_madvise \
+			zap1-e1:__x64_sys_madvise zap8-e0:__x64_sys_madvise \
+			zap8-e1:__x64_sys_madvise
+		unload_modules
+	fi
+	echo "end" >"$res/trace/current"
 	;;
 detectors)
 	# make check-detectors: each deliberate bug of ktdp_faults.ko between
