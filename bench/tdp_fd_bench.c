@@ -30,7 +30,7 @@
  * Output: CSV rows "item,case,x,value,unit" on stdout after a header, and
  * progress on stderr.
  *
- * Usage: tdp_fd_bench [quick|full|base|trace CASE DONE]
+ * Usage: tdp_fd_bench [quick|full|base|trace CASE READY DONE]
  *   quick  fewer sizes and a lower cap: a smoke run of the pipeline
  *   base   only what runs on unpatched KVM too (no TDP FD, no importer):
  *          zaps of 1 and 512 pages and the vCPU fault path, for
@@ -460,8 +460,9 @@ static void bench_dma(int cap)
 }
 
 /*
- * trace CASE DONE: repeat one operation, every 10 ms, until the file DONE
- * exists, for bench/trace.py, which single-steps one repetition through
+ * trace CASE READY DONE: set up, create the file READY, then repeat one
+ * operation, every 10 ms, until the file DONE exists, for bench/trace.py,
+ * which waits for READY and single-steps one repetition through
  * QEMU's gdbstub from the entry of the function the case names (see
  * selftests/vm-run.sh) and counts its instructions one by one.
  *   zap1, zap8          madvise(MADV_DONTNEED) of 1 or 8 mapped 4K pages,
@@ -474,7 +475,7 @@ static void bench_dma(int cap)
  *                       pages, manual dirty-log protection (kvm_vm_ioctl)
  * Everything but the traced call happens between traced calls.
  */
-static void bench_trace(const char *what, const char *done)
+static void bench_trace(const char *what, const char *ready, const char *done)
 {
 	uint64_t npages = strstr(what, "8") ? 8 : strstr(what, "64") ? 64 : 1;
 	bool clear = !strcmp(what, "clear64");
@@ -485,6 +486,7 @@ static void bench_trace(const char *what, const char *done)
 	struct kvm_vm *vm;
 	struct exp e;
 	char *hva;
+	int fd;
 
 	TEST_ASSERT(clear || fault || !strncmp(what, "zap", 3),
 		    "unknown trace case %s", what);
@@ -499,6 +501,10 @@ static void bench_trace(const char *what, const char *done)
 		vm_mem_region_set_flags(vm, SLOT, KVM_MEM_LOG_DIRTY_PAGES);
 	}
 	exp_open(&e, vm, importers);
+	/* Set up: from here on, the traced function runs only for the case. */
+	fd = open(ready, O_WRONLY | O_CREAT, 0644);
+	TEST_ASSERT(fd >= 0, "creating %s", ready);
+	close(fd);
 	while (access(done, F_OK)) {
 		if (fault) {
 			TEST_ASSERT(!madvise(hva, len, MADV_DONTNEED), "madvise");
@@ -535,14 +541,14 @@ int main(int argc, char **argv)
 	quick = argc > 1 && !strcmp(argv[1], "quick");
 	base = argc > 1 && !strcmp(argv[1], "base");
 	trace = argc > 1 && !strcmp(argv[1], "trace");
-	TEST_ASSERT(!trace || argc == 4, "usage: tdp_fd_bench trace CASE DONE");
+	TEST_ASSERT(!trace || argc == 5, "usage: tdp_fd_bench trace CASE READY DONE");
 	TEST_ASSERT(argc < 2 || quick || base || trace || !strcmp(argv[1], "full"),
-		    "usage: tdp_fd_bench [quick|full|base|trace CASE DONE]");
+		    "usage: tdp_fd_bench [quick|full|base|trace CASE READY DONE]");
 	TEST_ASSERT(kvm_has_cap(KVM_CAP_PRE_FAULT_MEMORY), "no KVM_PRE_FAULT_MEMORY");
 	if (trace) {
 		if (strstr(argv[2], "-e"))
 			cdev = kti_open("/dev/kvm_tdp_importer_c");
-		bench_trace(argv[2], argv[3]);
+		bench_trace(argv[2], argv[3], argv[4]);
 		return 0;
 	}
 	if (!base) {

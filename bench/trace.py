@@ -13,9 +13,10 @@ function each one belongs to, on unpatched and patched KVM in one VM:
   fault4k            KVM_PRE_FAULT_MEMORY of one 4K page
   clear64            KVM_CLEAR_DIRTY_LOG of 64 dirty pages
 
-The guest (selftests/vm-run.sh trace, bench/tdp_fd_bench.c trace) repeats
-each operation and names, in RESULTS/trace/current, the case and the
-function it enters by.  This script, speaking GDB's remote protocol to
+The guest (selftests/vm-run.sh trace, bench/tdp_fd_bench.c trace) names,
+in RESULTS/trace/current, the case and the function it enters by, sets
+the case up, says so with the case's ready file and repeats the
+operation.  This script, speaking GDB's remote protocol to
 QEMU's gdbstub, sets a hardware breakpoint there, single-steps one call
 from entry to return (QEMU steps with interrupts and timers masked, so only
 the call's own instructions run), repeats that REPS times, then lets the
@@ -31,6 +32,7 @@ import collections
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 
@@ -165,6 +167,10 @@ def drive(port, res, reps):
             return
         variant, case, func = cur
         out = {"variant": variant, "case": case, "function": func, "reps": []}
+        # Set-up calls the traced function too (madvise): wait until done.
+        ready = os.path.join(tdir, "%s-%s.ready" % (variant, case))
+        while not os.path.exists(ready) and time.time() < deadline:
+            time.sleep(0.2)
         try:
             syms = Symbols(os.path.join(tdir, "kallsyms-" + variant))
             rsp = Rsp(port)
@@ -216,22 +222,42 @@ def diff_table(a, b, top=25):
     return rows[:top], len(rows)
 
 
+def demangle(names):
+    """Rust (v0) names readable, by LLVM's demangler, if it is installed."""
+    names = sorted(names)
+    for tool in ("llvm-cxxfilt-19", "llvm-cxxfilt"):
+        try:
+            out = subprocess.run([tool], input="\n".join(n.split(" ")[0] for n in names),
+                                 capture_output=True, text=True, check=True).stdout.split("\n")
+        except (OSError, subprocess.CalledProcessError):
+            continue
+        return {n: o + n[len(n.split(" ")[0]):] for n, o in zip(names, out)}
+    return {n: n for n in names}
+
+
 def report(res, out_md):
     cases = load(res)
+    every = set()
+    for d in cases.values():
+        for r in d.get("reps", []):
+            every |= set(r)
+    pretty = demangle(every)
     lines = ["# Instructions per operation, function by function (make bench-trace)", "",
              "Each operation single-stepped from its entry function to its return through",
              "QEMU's gdbstub (interrupts and timers masked while stepping), on the",
              "production kernel with the unpatched (base) and the patched KVM modules",
              "loaded in turn in one VM.  A repetition's count is exact; the table gives",
-             "the repetition with the fewest instructions (\"agree\": all repetitions",
-             "ran the same number).", "",
-             "| case | variant | entry | instructions | agree |",
-             "|---|---|---|---:|---|"]
+             "the repetition with the fewest instructions and whether all repetitions",
+             "ran the same number.  Ratios here are of the traced call alone; make",
+             "bench's also count the system call's entry and the benchmark's loop.", "",
+             "| case | variant | entry | instructions | repetitions | all equal |",
+             "|---|---|---|---:|---:|---|"]
     for (v, c), d in sorted(cases.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         best, agree = counts(d)
         total = sum(best.values()) if best else d.get("error", "none")
-        lines.append("| %s | %s | %s | %s | %s |" % (c, v, d["function"], total,
-                                                       "yes" if agree else "no"))
+        n = len(d.get("reps", []))
+        lines.append("| %s | %s | %s | %s | %d | %s |" % (
+            c, v, d["function"], total, n, "-" if n < 2 else "yes" if agree else "no"))
     pairs = []
     for (v, c) in sorted(cases):
         if v == "patched" and ("base", c) in cases:
@@ -253,7 +279,8 @@ def report(res, out_md):
                   " (%d; the largest %d):" % (ta, tb, tb - ta, tb / ta, n, len(rows)), "",
                   "| function | before | after | change |", "|---|---:|---:|---:|"]
         for _, fn, x, y, d in rows:
-            lines.append("| %s | %d | %d | %+d |" % (fn.replace("|", "/"), x, y, d))
+            lines.append("| %s | %d | %d | %+d |" % (pretty.get(fn, fn).replace("|", "/"),
+                                                     x, y, d))
     with open(out_md, "w") as f:
         f.write("\n".join(lines) + "\n")
 

@@ -204,7 +204,8 @@ trace)
 	# make bench-trace: $1 the unpatched KVM's module tree.  Each case of
 	# "tdp_fd_bench trace" repeats until bench/trace.py on the host, told
 	# the case and the function to trace in RESULTS/trace/current, has
-	# single-stepped it through QEMU's gdbstub and created its done file.
+	# single-stepped it through QEMU's gdbstub and created its done file
+	# (it waits for the case's ready file, created once it is set up).
 	echo "TAP version 13"
 	mkdir -p "$res/trace"
 	trace_cases() { # variant case:function...
@@ -216,6 +217,7 @@ trace)
 			mv "$res/trace/current.tmp" "$res/trace/current"
 			step "trace-$v-${c%%:*}" timeout 1200 \
 				"$OUT/bench-bin/tdp_fd_bench" trace "${c%%:*}" \
+				"$res/trace/$v-${c%%:*}.ready" \
 				"$res/trace/$v-${c%%:*}.done"
 		done
 	}
