@@ -79,6 +79,10 @@ pub struct Report {
 impl Report {
     /// The report of GFNs `[start, end)` with `filter`, and what importers
     /// must be told of it.
+    ///
+    /// Inline: it runs for every report, and called out of line it
+    /// returns the report through memory (see `make bench-trace`).
+    #[inline]
     fn new(start: u64, end: u64, filter: u32) -> Self {
         let private_only = filter & FILTER_ALL == FILTER_PRIVATE;
         let range = if private_only {
