@@ -8,7 +8,8 @@
 # both alike; and so does the part of bench/tdp_fd_bench.c that needs no
 # TDP FD (zaps and vCPU faults, "tdp_fd_bench base").  Round 0 is a warm-up
 # that bench/report.py leaves out; after ROUNDS rounds, more are run (up to
-# 2 x ROUNDS) while any figure's max - min exceeds 1% of its median.
+# 2 x ROUNDS) while any judged figure's max - min exceeds 1% of its median
+# (phases of KVM's tests shorter than 10 ms are not judged).
 # Prints CSV rows "kvmperf,<test>:<metric>:<variant>,<round>,<value>,<unit>".
 #
 # One vCPU (-v 1): under QEMU icount the instructions a phase runs repeat,
@@ -101,7 +102,7 @@ spread() {
 }
 
 # Round 0 is the warm-up; then $rounds rounds, and more, up to twice as
-# many, while a figure spreads over 1%.
+# many, while a judged figure spreads over 1%.
 rows=$logs/rows.csv
 : >"$rows"
 round=0

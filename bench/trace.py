@@ -103,7 +103,16 @@ def trace_one(rsp, addr, limit):
     """Single-step one call of the function at @addr: its PCs, in order."""
     if rsp.cmd("Z1,%x,1" % addr) != "OK":
         raise RuntimeError("cannot set a hardware breakpoint at %x" % addr)
-    stop = rsp.cmd("c", timeout=300)
+    rsp.send("c")
+    try:
+        stop = rsp.recv(300)
+    except socket.timeout:
+        # Stop the guest again (^C), or it stays paused once we detach:
+        # QEMU drops a packet that arrives while the guest runs.
+        rsp.s.sendall(b"\x03")
+        rsp.recv(30)
+        rsp.cmd("z1,%x,1" % addr)
+        raise RuntimeError("the breakpoint at %x was not hit in 300 s" % addr)
     rsp.cmd("z1,%x,1" % addr)
     if not stop.startswith(("T", "S")):
         raise RuntimeError("unexpected stop %r" % stop)
@@ -148,6 +157,17 @@ class Symbols:
         return self.syms[i][1] if i >= 0 else "?"
 
 
+def gone(res, tdir, cur):
+    """Whether the guest moved past case @cur, or the VM has ended."""
+    try:
+        with open(os.path.join(tdir, "current")) as f:
+            if f.read().split() != cur:
+                return True
+    except OSError:
+        pass
+    return os.path.exists(os.path.join(res, "vm-exit-code"))
+
+
 def drive(port, res, reps):
     """Trace each case the guest offers until it says "end"."""
     tdir = os.path.join(res, "trace")
@@ -160,6 +180,8 @@ def drive(port, res, reps):
         except OSError:
             cur = None
         if not cur or cur == seen:
+            if os.path.exists(os.path.join(res, "vm-exit-code")):
+                raise RuntimeError("the VM ended before the last case")
             time.sleep(0.5)
             continue
         seen = cur
@@ -169,9 +191,11 @@ def drive(port, res, reps):
         out = {"variant": variant, "case": case, "function": func, "reps": []}
         # Set-up calls the traced function too (madvise): wait until done.
         ready = os.path.join(tdir, "%s-%s.ready" % (variant, case))
-        while not os.path.exists(ready) and time.time() < deadline:
+        while not os.path.exists(ready) and not gone(res, tdir, cur):
             time.sleep(0.2)
         try:
+            if not os.path.exists(ready):
+                raise RuntimeError("the case ended before it was set up")
             syms = Symbols(os.path.join(tdir, "kallsyms-" + variant))
             rsp = Rsp(port)
             try:
@@ -189,6 +213,13 @@ def drive(port, res, reps):
             json.dump(out, f)
         open(os.path.join(tdir, "%s-%s.done" % (variant, case)), "w").close()
     raise RuntimeError("the guest did not finish in time")
+
+
+def failures(res):
+    """Cases whose trace failed or is missing repetitions."""
+    return ["%s %s: %s" % (v, c, d.get("error", "no repetition"))
+            for (v, c), d in sorted(load(res).items())
+            if d.get("error") or not d.get("reps")]
 
 
 def load(res):
@@ -286,13 +317,16 @@ def report(res, out_md):
 
 
 def main():
-    if len(sys.argv) >= 3 and sys.argv[1] == "report":
+    if len(sys.argv) >= 4 and sys.argv[1] == "report":
         report(sys.argv[2], sys.argv[3])
         return
     port, res, out_md = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     reps = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     drive(port, res, reps)
     report(res, out_md)
+    bad = failures(res)
+    if bad:
+        sys.exit("trace: failed: " + "; ".join(bad))
 
 
 if __name__ == "__main__":
