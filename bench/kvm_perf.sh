@@ -85,7 +85,7 @@ one_round() { # round
 
 # Whether some judged figure of rounds 1.. still spreads over 1% of its
 # median.  Phases of KVM's tests shorter than 10 ms are not judged
-# (bench/report.py, JUDGED_MIN): waiting for them to settle would always
+# (bench/report.py, JUDGED_MIN_S): waiting for them to settle would always
 # run 2 x ROUNDS.
 spread() {
 	sort -t, -k2,2 -k4,4g "$rows" | awk -F, '$3 > 0 {
